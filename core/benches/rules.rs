@@ -1,0 +1,80 @@
+//! Hot-path rules: select-next over 100,000 waiting tickets in 20 queues, and ETA for a line of
+//! 10,000. Run: `cargo bench -p smartqueue-core --bench rules`.
+
+use std::hint::black_box;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use smartqueue_core::eta::{ServiceTimeModel, estimate_line};
+use smartqueue_core::selection::{QueueCandidates, QueuePolicy, select_next};
+use smartqueue_core::{Priority, QueueAlgorithm, Ticket};
+use uuid::Uuid;
+
+fn bench_select(c: &mut Criterion) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let algos = [
+        QueueAlgorithm::Fifo,
+        QueueAlgorithm::Priority,
+        QueueAlgorithm::Sla,
+    ];
+    let policies: Vec<QueuePolicy> = (0..20)
+        .map(|i| QueuePolicy {
+            queue_id: Uuid::new_v4(),
+            algorithm: algos[i % 3],
+            sla_target_seconds: 300 + 60 * i as u32,
+            max_wait_seconds: 1200,
+        })
+        .collect();
+    let prios = [
+        Priority::Normal,
+        Priority::Appointment,
+        Priority::Elderly,
+        Priority::Vip,
+    ];
+    let per_queue: Vec<Vec<Ticket>> = policies
+        .iter()
+        .map(|p| {
+            (0..5_000u32)
+                .map(|n| {
+                    // Pseudo-random arrivals within the day, deterministic across runs.
+                    let secs = i64::from((n.wrapping_mul(2_654_435_761)) % 36_000);
+                    let mut t = Ticket::waiting(
+                        Uuid::nil(),
+                        p.queue_id,
+                        format!("A{n:03}"),
+                        n + 1,
+                        day,
+                        t0 + Duration::seconds(secs),
+                    );
+                    t.priority = prios[(n % 4) as usize];
+                    t
+                })
+                .collect()
+        })
+        .collect();
+    let candidates: Vec<QueueCandidates<'_>> = policies
+        .iter()
+        .zip(&per_queue)
+        .map(|(p, ts)| QueueCandidates {
+            policy: *p,
+            tickets: ts,
+        })
+        .collect();
+    c.bench_function("select_next/100k_tickets_20_queues", |b| {
+        b.iter(|| black_box(select_next(black_box(&candidates))).map(|t| t.sequence))
+    });
+}
+
+fn bench_eta(c: &mut Criterion) {
+    let history: Vec<f64> = (0..500).map(|i| 120.0 + f64::from(i % 37) * 9.0).collect();
+    c.bench_function("eta/line_of_10k", |b| {
+        b.iter(|| {
+            let model = ServiceTimeModel::from_history(black_box(&history), 180.0);
+            black_box(estimate_line(&model, 10_000, 4))
+        })
+    });
+}
+
+criterion_group!(benches, bench_select, bench_eta);
+criterion_main!(benches);

@@ -1,0 +1,133 @@
+//! Next-ticket selection for an agent serving one or several queues (design §3).
+//!
+//! Every algorithm maps a waiting ticket to a **virtual deadline** — an instant by which it
+//! should be called — and the agent gets the ticket with the earliest one:
+//!
+//! | algorithm  | virtual deadline                                           |
+//! |------------|------------------------------------------------------------|
+//! | `fifo`     | `queued_at` (oldest first)                                 |
+//! | `sla`      | `queued_at + sla_target` (earliest deadline first)         |
+//! | `priority` | `queued_at + max_wait × (MAX_LEVEL − level) / MAX_LEVEL`  |
+//!
+//! Because all three are instants, one rule orders tickets within a queue *and* across the
+//! queues an agent serves. For `priority` this is aging: a VIP is due at once, a normal ticket
+//! `max_wait` after it arrived, so a higher-priority arrival only overtakes a normal ticket if it
+//! arrives less than `max_wait` after it; once a ticket's deadline has passed, nothing that
+//! arrives later can overtake it. (Equivalently, a ticket's effective priority rises linearly
+//! with its waiting time.) See `tests/selection_props.rs` for the bound this gives.
+//!
+//! Tickets transferred with `placement = front` are in [`Lane::Front`] and come before all others.
+//! Ties break by `queued_at`, then `sequence`, then id, so the choice is deterministic.
+//!
+//! Selection needs no clock: the order of virtual deadlines does not change with time.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Id, Lane, Priority, Queue, QueueAlgorithm, Ticket, TicketStatus};
+
+/// What selection needs to know about a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePolicy {
+    pub queue_id: Id,
+    pub algorithm: QueueAlgorithm,
+    pub sla_target_seconds: u32,
+    /// Aging bound of the priority algorithm.
+    pub max_wait_seconds: u32,
+}
+
+impl From<&Queue> for QueuePolicy {
+    fn from(q: &Queue) -> Self {
+        QueuePolicy {
+            queue_id: q.id,
+            algorithm: q.algorithm,
+            sla_target_seconds: q.sla_target_seconds,
+            max_wait_seconds: q.max_wait_seconds,
+        }
+    }
+}
+
+/// Total order of waiting tickets: smaller is served first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SelectionKey {
+    pub lane: Lane,
+    /// Virtual deadline, microseconds since the Unix epoch.
+    pub deadline_us: i64,
+    pub queued_at_us: i64,
+    pub sequence: u32,
+    pub id: Id,
+}
+
+impl QueuePolicy {
+    /// Seconds added to `queued_at` to get a ticket's virtual deadline.
+    pub fn allowance_seconds(&self, priority: Priority) -> i64 {
+        match self.algorithm {
+            QueueAlgorithm::Fifo => 0,
+            QueueAlgorithm::Sla => i64::from(self.sla_target_seconds),
+            QueueAlgorithm::Priority => {
+                let max = i64::from(Priority::MAX_LEVEL);
+                i64::from(self.max_wait_seconds) * (max - i64::from(priority.level())) / max
+            }
+        }
+    }
+
+    /// The instant by which `ticket` should be called under this policy.
+    pub fn deadline(&self, ticket: &Ticket) -> DateTime<Utc> {
+        ticket.queued_at + chrono::Duration::seconds(self.allowance_seconds(ticket.priority))
+    }
+
+    /// The selection key of `ticket` under this policy.
+    pub fn key(&self, ticket: &Ticket) -> SelectionKey {
+        let queued_at_us = ticket.queued_at.timestamp_micros();
+        SelectionKey {
+            lane: ticket.lane,
+            deadline_us: queued_at_us + self.allowance_seconds(ticket.priority) * 1_000_000,
+            queued_at_us,
+            sequence: ticket.sequence,
+            id: ticket.id,
+        }
+    }
+}
+
+/// The waiting tickets of one queue, with that queue's policy.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueCandidates<'a> {
+    pub policy: QueuePolicy,
+    pub tickets: &'a [Ticket],
+}
+
+/// The ticket an agent serving `queues` should be given next, or `None` if nothing is waiting.
+///
+/// Only tickets with status `waiting` that belong to the given queue are considered, whatever
+/// else the slices contain.
+pub fn select_next<'a>(queues: &[QueueCandidates<'a>]) -> Option<&'a Ticket> {
+    let mut best: Option<(SelectionKey, &'a Ticket)> = None;
+    for q in queues {
+        for t in q.tickets {
+            if t.status != TicketStatus::Waiting || t.queue_id != q.policy.queue_id {
+                continue;
+            }
+            let key = q.policy.key(t);
+            if best.as_ref().is_none_or(|(b, _)| key < *b) {
+                best = Some((key, t));
+            }
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// All waiting tickets of `queues` in the order they would be called (for positions and ETA).
+pub fn waiting_order<'a>(queues: &[QueueCandidates<'a>]) -> Vec<&'a Ticket> {
+    let mut keyed: Vec<(SelectionKey, &'a Ticket)> = queues
+        .iter()
+        .flat_map(|q| {
+            q.tickets
+                .iter()
+                .filter(move |t| {
+                    t.status == TicketStatus::Waiting && t.queue_id == q.policy.queue_id
+                })
+                .map(move |t| (q.policy.key(t), t))
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|k| k.0);
+    keyed.into_iter().map(|(_, t)| t).collect()
+}

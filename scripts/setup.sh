@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building and testing SmartQueue needs on Debian 12, only what is missing.
+# Idempotent: a second run does nothing and takes about a second.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config file
+  # Tauri (desktop) and Dioxus desktop (mobile, display-app): WebKitGTK 4.1 + GTK 3
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+  libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
+  # headless GUI runs, screenshots, keyring on a box without a desktop session
+  xvfb xauth x11-utils xdotool imagemagick openbox keyutils fonts-dejavu-core
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (rustup) first" >&2
+  exit 1
+fi
