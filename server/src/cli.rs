@@ -1,12 +1,26 @@
-//! Command line: `serve`.
+//! Command line: `serve`, `create-tenant`, `migrate`.
 
+use std::net::IpAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+
+use crate::Config;
+use crate::store::Store;
+use crate::store::sqlite::{SqliteStore, migrate, path_from_url};
 
 #[derive(Parser)]
 #[command(name = "smartqueue-server", version, about = "SmartQueue API server")]
 struct Cli {
+    /// Database URL (`sqlite://path/to/file.db`).
+    #[arg(
+        long,
+        global = true,
+        env = "SMARTQUEUE_DATABASE_URL",
+        default_value = "sqlite://./smartqueue.db"
+    )]
+    database: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,7 +32,43 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "SMARTQUEUE_ADDR", default_value = "127.0.0.1:8000")]
         addr: String,
+        /// Create the demo tenant (demo-bank) first if it does not exist, and print its logins.
+        #[arg(long)]
+        demo: bool,
+        /// Proxies whose X-Forwarded-For is trusted (comma-separated addresses).
+        #[arg(long, env = "SMARTQUEUE_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<IpAddr>,
+        /// Requests per minute per client address on public and sign-in routes (0 = off).
+        #[arg(long, env = "SMARTQUEUE_PUBLIC_RATE_PER_MINUTE", default_value_t = 120)]
+        public_rate_per_minute: u32,
     },
+    /// Create a tenant with its admin (and optionally the demo data).
+    CreateTenant {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_password: String,
+        #[arg(long)]
+        with_demo_data: bool,
+    },
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn print_logins(url: &str, logins: &[crate::demo::DemoLogin]) {
+    println!("SmartQueue demo tenant 'demo-bank' — sign in at {url} with:");
+    for l in logins {
+        println!("  {:8} {:28} {}", l.role, l.email, l.password);
+    }
 }
 
 /// Entry point of the binary.
@@ -29,32 +79,119 @@ pub fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let path = match path_from_url(&cli.database) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     match cli.command {
-        Command::Serve { addr } => rt.block_on(async move {
+        Command::Migrate => match migrate(&path) {
+            Ok(()) => {
+                println!("database {} is up to date", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::CreateTenant {
+            name,
+            slug,
+            admin_email,
+            admin_password,
+            with_demo_data,
+        } => rt.block_on(async move {
+            let store = match SqliteStore::open(&path) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match crate::demo::create_tenant(
+                &store,
+                &name,
+                &slug,
+                &admin_email,
+                &admin_password,
+                with_demo_data,
+            )
+            .await
+            {
+                Ok(logins) => {
+                    println!("tenant {slug} created");
+                    for l in logins {
+                        println!("  {:8} {:28} {}", l.role, l.email, l.password);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }),
+        Command::Serve {
+            addr,
+            demo,
+            trusted_proxies,
+            public_rate_per_minute,
+        } => rt.block_on(async move {
+            let store: Arc<dyn Store> = match SqliteStore::open(&path) {
+                Ok(s) => Arc::new(s),
+                Err(e) => return fail(e),
+            };
+            let url = format!("http://{addr}/");
+            if demo {
+                match store.tenant_by_slug("demo-bank").await {
+                    Ok(Some(_)) => print_logins(&url, &crate::demo::standard_logins()),
+                    Ok(None) => match crate::demo::create_tenant(
+                        store.as_ref(),
+                        "Demo Bank",
+                        "demo-bank",
+                        "admin@demo-bank.com",
+                        "admin123",
+                        true,
+                    )
+                    .await
+                    {
+                        Ok(_) => print_logins(&url, &crate::demo::standard_logins()),
+                        Err(e) => return fail(format!("cannot create the demo tenant: {e}")),
+                    },
+                    Err(e) => return fail(e),
+                }
+            }
+            let config = Config {
+                trusted_proxies,
+                public_rate_per_minute,
+                ..Config::default()
+            };
+            let router = match crate::app(store, config).await {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
             let listener = match tokio::net::TcpListener::bind(&addr).await {
                 Ok(l) => l,
-                Err(e) => {
-                    eprintln!("cannot listen on {addr}: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(e) => return fail(format!("cannot listen on {addr}: {e}")),
             };
-            println!("SmartQueue server listening on http://{addr}/");
+            println!(
+                "SmartQueue server listening on {url} (database {})",
+                path.display()
+            );
             let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            match crate::serve(listener, shutdown).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("server error: {e}");
-                    ExitCode::FAILURE
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term = match tokio::signal::unix::signal(
+                        tokio::signal::unix::SignalKind::terminate(),
+                    ) {
+                        Ok(t) => t,
+                        Err(_) => return,
+                    };
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
                 }
+                #[cfg(not(unix))]
+                let _ = ctrl_c.await;
+                tracing::info!("shutting down: finishing requests in flight");
+            };
+            match crate::serve(listener, router, shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("server error: {e}")),
             }
         }),
     }

@@ -1,35 +1,74 @@
-//! Helpers shared by the end-to-end tests: start a real server on an ephemeral port.
+//! Helpers shared by the end-to-end tests: a real server on a real SQLite file on an ephemeral
+//! port, and a small HTTP client for its API.
+
+pub mod load;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use smartqueue_server::{Config, SqliteStore, Store};
 use tokio::sync::oneshot;
 
-/// A real server on `127.0.0.1:<ephemeral>`, shut down gracefully when dropped.
+/// A real server on `127.0.0.1:<ephemeral>` over a SQLite file in a temporary directory, shut
+/// down when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
 }
 
 impl TestServer {
-    /// Binds an ephemeral port and serves the real router on it.
+    /// Starts a server with the default configuration.
     pub async fn start() -> TestServer {
+        Self::start_with(Config::default()).await
+    }
+
+    /// Starts a server with `config`.
+    pub async fn start_with(config: Config) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("smartqueue.db")).expect("open store"));
+        let router = smartqueue_server::app(store.clone(), config)
+            .await
+            .expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(smartqueue_server::serve(listener, async move {
+        tokio::spawn(smartqueue_server::serve(listener, router, async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
+            store,
             stop: Some(tx),
+            _dir: dir,
         }
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Creates tenant `slug` with admin `admin@{slug}.test` / `password123`, signed in.
+    pub async fn tenant(&self, slug: &str) -> Api {
+        let email = format!("admin@{slug}.test");
+        smartqueue_server::demo::create_tenant(
+            self.store.as_ref(),
+            slug,
+            slug,
+            &email,
+            "password123",
+            false,
+        )
+        .await
+        .expect("create tenant");
+        Api::login(&self.url(), &email, "password123").await
     }
 }
 
@@ -38,5 +77,185 @@ impl Drop for TestServer {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// A signed-in API client (one user in one tenant).
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: String,
+    pub tenant: String,
+    pub user: Value,
+}
+
+/// An answer: status and JSON body (Null when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Panics with the body unless the status is `want`.
+    pub fn expect(self, want: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            want,
+            "unexpected answer: {}",
+            self.body
+        );
+        self.body
+    }
+}
+
+impl Api {
+    /// Signs in with e-mail and password.
+    pub async fn login(base: &str, email: &str, password: &str) -> Api {
+        let http = reqwest::Client::new();
+        let r = send(
+            &http,
+            Method::POST,
+            &format!("{base}/api/v1/auth/jwt/token/"),
+            None,
+            Some(&json!({"email": email, "password": password})),
+            None,
+        )
+        .await;
+        let body = r.expect(200);
+        Api {
+            base: base.to_owned(),
+            http,
+            token: body["access"].as_str().expect("access").to_owned(),
+            tenant: body["tenant"].as_str().unwrap_or_default().to_owned(),
+            user: body["user"].clone(),
+        }
+    }
+
+    /// `{base}/api/v1/tenants/{tenant}/{path}`.
+    pub fn t(&self, path: &str) -> String {
+        format!("{}/api/v1/tenants/{}/{}", self.base, self.tenant, path)
+    }
+
+    pub async fn get(&self, url: &str) -> Resp {
+        send(&self.http, Method::GET, url, Some(&self.token), None, None).await
+    }
+
+    pub async fn post(&self, url: &str, body: &Value) -> Resp {
+        send(
+            &self.http,
+            Method::POST,
+            url,
+            Some(&self.token),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn post_idem(&self, url: &str, body: &Value, key: &str) -> Resp {
+        send(
+            &self.http,
+            Method::POST,
+            url,
+            Some(&self.token),
+            Some(body),
+            Some(key),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, url: &str, body: &Value) -> Resp {
+        send(
+            &self.http,
+            Method::PATCH,
+            url,
+            Some(&self.token),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete(&self, url: &str) -> Resp {
+        send(
+            &self.http,
+            Method::DELETE,
+            url,
+            Some(&self.token),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// Creates a site, a service, and a queue with `prefix` and `algorithm`; returns the queue.
+    pub async fn queue(&self, prefix: &str, algorithm: &str) -> Value {
+        let site = self
+            .post(
+                &self.t("sites/"),
+                &json!({"name": "Main", "timezone": "Europe/Paris"}),
+            )
+            .await
+            .expect(201);
+        let service = self
+            .post(&self.t("services/"), &json!({"name": "Accounts"}))
+            .await
+            .expect(201);
+        self.post(
+            &self.t("queues/"),
+            &json!({"site_id": site["id"], "service_id": service["id"], "name": format!("Queue {prefix}"), "prefix": prefix, "algorithm": algorithm}),
+        )
+        .await
+        .expect(201)
+    }
+
+    /// Adds an agent serving `queues`, available, and returns them signed in.
+    pub async fn agent(&self, email: &str, queues: &[&Value]) -> Api {
+        self.post(
+            &self.t("members/"),
+            &json!({"email": email, "password": "agentpass1", "role": "agent"}),
+        )
+        .await
+        .expect(201);
+        let mut a = Api::login(&self.base, email, "agentpass1").await;
+        a.tenant = self.tenant.clone();
+        let ids: Vec<&Value> = queues.iter().map(|q| &q["id"]).collect();
+        a.patch(&a.t("agents/me/"), &json!({"queue_ids": ids}))
+            .await
+            .expect(200);
+        a.post(&a.t("agents/set-status/"), &json!({"status": "available"}))
+            .await
+            .expect(200);
+        a
+    }
+}
+
+/// Sends one request and reads the JSON answer.
+pub async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+    idem: Option<&str>,
+) -> Resp {
+    let mut req = http.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    if let Some(k) = idem {
+        req = req.header("Idempotency-Key", k);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    Resp {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
     }
 }

@@ -19,11 +19,30 @@ async fn unknown_route_is_an_api_error_not_a_crash() {
         .get::<serde_json::Value>("/api/v1/nope/")
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            smartqueue_core::client::ApiError::Api { status: 404, .. }
-        ),
-        "{err:?}"
-    );
+    match err {
+        smartqueue_core::client::ApiError::Api { status, code, .. } => {
+            assert_eq!((status, code.as_str()), (404, "not_found"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn core_client_signs_in_against_the_real_server() {
+    let server = TestServer::start().await;
+    server.tenant("acme").await;
+    let mut client = ApiClient::new(server.url());
+    let pair = client
+        .login("admin@acme.test", "password123")
+        .await
+        .unwrap();
+    assert_eq!(pair.user.email, "admin@acme.test");
+    let me: serde_json::Value = client.get("/api/v1/auth/jwt/me/").await.unwrap();
+    assert_eq!(me["tenant"], "acme");
+    assert_eq!(me["role"], "admin");
+    let err = client
+        .login("admin@acme.test", "wrong-password")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_credentials");
 }

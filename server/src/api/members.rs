@@ -1,0 +1,89 @@
+//! `members/`: who belongs to the tenant, with which role.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::Utc;
+use serde::Deserialize;
+use smartqueue_core::{Role, Scope};
+
+use super::extract::{ApiJson, RequestId};
+use crate::auth::{self, TenantCtx};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{Member, NewUser};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberIn {
+    email: String,
+    /// Required for a new user; ignored when the e-mail already has an account (it is linked,
+    /// and its password is never changed by another tenant's admin).
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    role: Role,
+}
+
+async fn list(State(state): State<AppState>, ctx: TenantCtx) -> ApiResult<ApiJson<Vec<Member>>> {
+    ctx.require(Scope::ReadAgent)?;
+    Ok(ApiJson(state.store.list_members(ctx.tenant_id).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    RequestId(rid): RequestId,
+    ApiJson(input): ApiJson<MemberIn>,
+) -> ApiResult<(StatusCode, ApiJson<Member>)> {
+    ctx.require(Scope::ManageAgent)?;
+    // Only admins may appoint admins; a manager can add managers and agents.
+    if input.role == Role::Admin && ctx.role != Role::Admin {
+        return Err(ApiError::forbidden("only an admin can add an admin"));
+    }
+    let email = input.email.trim().to_lowercase();
+    if !email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace) {
+        return Err(ApiError::validation("email: not a valid e-mail address"));
+    }
+    let exists = state.store.user_credentials(&email).await?.is_some();
+    let password_hash = if exists {
+        String::new()
+    } else {
+        let password = input.password.unwrap_or_default();
+        if password.chars().count() < 8 {
+            return Err(ApiError::validation("password: at least 8 characters"));
+        }
+        tokio::task::spawn_blocking(move || auth::hash_password(&password))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    let member = state
+        .store
+        .add_member(
+            ctx.tenant_id,
+            NewUser {
+                email,
+                password_hash,
+                first_name: input.first_name,
+                last_name: input.last_name,
+                is_superuser: false,
+            },
+            input.role,
+            &ctx.actor(rid),
+            Utc::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(member)))
+}
+
+/// Member routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/tenants/{tenant_slug}/members/",
+        get(list).post(create),
+    )
+}

@@ -1,0 +1,130 @@
+//! Health, audit log and queue statistics.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use chrono::Utc;
+use serde_json::{Value, json};
+use smartqueue_core::eta::{ServiceTimeModel, estimate};
+use smartqueue_core::numbering::{business_day, parse_timezone};
+use smartqueue_core::staffing::agents_needed;
+use smartqueue_core::{Id, Queue, Scope, Site};
+
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging};
+use super::page;
+use crate::auth::TenantCtx;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::Kind;
+
+async fn health() -> ApiJson<Value> {
+    ApiJson(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn audit_logs(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiQuery(p): ApiQuery<Paging>,
+) -> ApiResult<ApiJson<Value>> {
+    ctx.require(Scope::ReadReports)?;
+    let p = p.checked()?;
+    Ok(ApiJson(page(
+        state
+            .store
+            .audit_logs(ctx.tenant_id, p.limit, p.offset)
+            .await?,
+        p,
+    )))
+}
+
+async fn queue_stats(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiPath((_, id)): ApiPath<(String, Id)>,
+) -> ApiResult<ApiJson<Value>> {
+    ctx.require(Scope::ReadQueue)?;
+    let q: Queue = serde_json::from_value(
+        state
+            .store
+            .get_entity(ctx.tenant_id, Kind::Queue, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("queue"))?,
+    )
+    .map_err(ApiError::internal)?;
+    let site: Option<Site> = state
+        .store
+        .get_entity(ctx.tenant_id, Kind::Site, q.site_id)
+        .await?
+        .and_then(|v| serde_json::from_value(v).ok());
+    let tz = site
+        .and_then(|s| parse_timezone(&s.timezone).ok())
+        .unwrap_or(chrono_tz::UTC);
+    let now = Utc::now();
+    let day = business_day(now, tz);
+    let counts = state
+        .store
+        .queue_counts(ctx.tenant_id, id, day, now)
+        .await?;
+    let history = state
+        .store
+        .recent_service_times(ctx.tenant_id, id, 200)
+        .await?;
+    let model = ServiceTimeModel::from_history(&history, 300.0);
+    let next_eta = estimate(
+        &model,
+        counts.waiting as usize,
+        counts.active_agents.max(1) as usize,
+    );
+    // Staffing advice from today's arrival rate over the opening hours so far.
+    let hours = (now - crate::api::misc::day_start(day, tz))
+        .num_seconds()
+        .max(3600) as f64
+        / 3600.0;
+    let arrivals = f64::from(
+        counts.waiting
+            + counts.active
+            + counts.served_today
+            + counts.no_show_today
+            + counts.cancelled_today,
+    );
+    let staffing = agents_needed(
+        arrivals / hours,
+        model.mean_seconds,
+        0.8,
+        f64::from(q.sla_target_seconds),
+    );
+    Ok(ApiJson(json!({
+        "queue_id": id,
+        "business_day": day,
+        "waiting": counts.waiting,
+        "active": counts.active,
+        "served_today": counts.served_today,
+        "no_show_today": counts.no_show_today,
+        "cancelled_today": counts.cancelled_today,
+        "longest_wait_seconds": counts.longest_wait_seconds,
+        "sla_target_seconds": q.sla_target_seconds,
+        "sla_breached": counts.longest_wait_seconds > q.sla_target_seconds,
+        "active_agents": counts.active_agents,
+        "average_service_seconds": model.mean_seconds.round(),
+        "service_time_samples": model.samples,
+        "eta_next_seconds": next_eta.map(|e| e.p50_seconds),
+        "eta_next_p90_seconds": next_eta.map(|e| e.p90_seconds),
+        "staffing": staffing,
+    })))
+}
+
+/// Start of a business day in UTC.
+pub fn day_start(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> chrono::DateTime<Utc> {
+    smartqueue_core::numbering::start_of_day(day, tz)
+}
+
+/// Health, audit and stats routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/health/", get(health))
+        .route("/api/v1/tenants/{tenant_slug}/audit-logs/", get(audit_logs))
+        .route(
+            "/api/v1/tenants/{tenant_slug}/queues/{id}/stats/",
+            get(queue_stats),
+        )
+}

@@ -1,0 +1,100 @@
+//! The HTTP API: routes, middleware and the handlers' shared helpers.
+
+pub mod agents;
+pub mod auth;
+pub mod extract;
+pub mod members;
+pub mod misc;
+pub mod resources;
+pub mod tickets;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::Page;
+use extract::Paging;
+
+/// A list answer: `{count, next, previous, results}` with offsets for the neighbouring pages.
+pub fn page<T: Serialize>(p: Page<T>, paging: Paging) -> Value {
+    let end = u64::from(paging.offset) + p.results.len() as u64;
+    let next = (end < p.count).then_some(end);
+    let previous = (paging.offset > 0).then(|| paging.offset.saturating_sub(paging.limit));
+    json!({ "count": p.count, "next_offset": next, "previous_offset": previous, "results": p.results })
+}
+
+/// Rate-limits public and sign-in routes per client address.
+async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let limited = path.starts_with("/api/v1/public/") || path.starts_with("/api/v1/auth/");
+    if limited {
+        let (parts, body) = req.into_parts();
+        if let Some(ip) = crate::auth::client_ip(&parts, &state.config.trusted_proxies)
+            && let Err(wait) = state.rate.check(ip)
+        {
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests from your address; retry in {wait} s"),
+            )
+            .into_response();
+            if let Ok(v) = wait.to_string().parse() {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    next.run(req).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// Turns axum's plain-text 405 into the API's error format.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not accept that method",
+        )
+        .into_response();
+    }
+    resp
+}
+
+/// The whole router over `state`.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(misc::routes())
+        .merge(auth::routes())
+        .merge(resources::all())
+        .merge(members::routes())
+        .merge(agents::routes())
+        .merge(tickets::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(middleware::from_fn(json_errors))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %rid)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

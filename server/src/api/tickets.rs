@@ -1,0 +1,328 @@
+//! `tickets/`: issue, list, retrieve, and the lifecycle actions.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use smartqueue_core::eta::{ServiceTimeModel, estimate};
+use smartqueue_core::lifecycle::{Action, ActionKind, Transfer};
+use smartqueue_core::{
+    Channel, Id, Placement, Priority, Role, Scope, Service, Ticket, TicketStatus,
+};
+
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId, idempotency_key};
+use super::page;
+use super::resources::check_phone;
+use crate::auth::TenantCtx;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{Kind, NewTicket, PlacedTicket, TicketFilter};
+
+/// A ticket as the API shows it: the ticket, its place in line and its estimated wait.
+#[derive(Debug, Serialize)]
+pub struct TicketOut {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    pub position: Option<u32>,
+    /// Median estimated wait (seconds) while waiting.
+    pub eta_seconds: Option<u32>,
+    /// 90th-percentile estimated wait (seconds) while waiting.
+    pub eta_p90_seconds: Option<u32>,
+}
+
+/// Adds the ETA to a placed ticket (cached per queue for a few seconds).
+pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> {
+    let (mut eta_seconds, mut eta_p90_seconds) = (None, None);
+    if let (TicketStatus::Waiting, Some(pos)) = (p.ticket.status, p.position) {
+        let inputs = match state.eta.get(p.ticket.tenant_id, p.ticket.queue_id) {
+            Some(i) => i,
+            None => {
+                let (t, q) = (p.ticket.tenant_id, p.ticket.queue_id);
+                let history = state.store.recent_service_times(t, q, 200).await?;
+                let default = default_service_seconds(state, t, q).await?;
+                let model = ServiceTimeModel::from_history(&history, default);
+                let counts = state
+                    .store
+                    .queue_counts(t, q, p.ticket.business_day, Utc::now())
+                    .await?;
+                state.eta.put(t, q, model, counts.active_agents)
+            }
+        };
+        // Before any agent is signed in, assume one counter will open rather than show nothing.
+        let agents = inputs.active_agents.max(1) as usize;
+        if let Some(e) = estimate(&inputs.model, pos.saturating_sub(1) as usize, agents) {
+            eta_seconds = Some(e.p50_seconds);
+            eta_p90_seconds = Some(e.p90_seconds);
+        }
+    }
+    Ok(TicketOut {
+        ticket: p.ticket,
+        position: p.position,
+        eta_seconds,
+        eta_p90_seconds,
+    })
+}
+
+async fn default_service_seconds(state: &AppState, tenant: Id, queue: Id) -> ApiResult<f64> {
+    let Some(q) = state.store.get_entity(tenant, Kind::Queue, queue).await? else {
+        return Ok(300.0);
+    };
+    let service_id = q["service_id"].as_str().and_then(|s| s.parse().ok());
+    let service: Option<Service> = match service_id {
+        Some(id) => state
+            .store
+            .get_entity(tenant, Kind::Service, id)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok()),
+        None => None,
+    };
+    Ok(service
+        .map(|s| f64::from(s.default_service_seconds))
+        .unwrap_or(300.0))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketIn {
+    queue_id: Id,
+    #[serde(default)]
+    customer_id: Option<Id>,
+    #[serde(default)]
+    customer_name: Option<String>,
+    #[serde(default)]
+    customer_phone: Option<String>,
+    #[serde(default)]
+    priority: Priority,
+    #[serde(default = "default_channel")]
+    channel: Channel,
+}
+
+fn default_channel() -> Channel {
+    Channel::Staff
+}
+
+fn actor_key(ctx: &TenantCtx) -> String {
+    format!("user:{}", ctx.user_id)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    RequestId(rid): RequestId,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<TicketIn>,
+) -> ApiResult<(StatusCode, ApiJson<TicketOut>)> {
+    ctx.require(Scope::WriteTicket)?;
+    if let Some(name) = &input.customer_name
+        && name.chars().count() > 200
+    {
+        return Err(ApiError::validation(
+            "customer_name: at most 200 characters",
+        ));
+    }
+    if let Some(phone) = &input.customer_phone {
+        check_phone("customer_phone", phone)?;
+    }
+    let path = format!("/tenants/{}/tickets/", ctx.tenant_slug);
+    let idem = idempotency_key(&headers, &actor_key(&ctx), "POST", &path, &input)?;
+    let new = NewTicket {
+        queue_id: input.queue_id,
+        priority: input.priority,
+        channel: input.channel,
+        customer_id: input.customer_id,
+        customer_name: input.customer_name,
+        customer_phone: input.customer_phone,
+    };
+    let placed = state
+        .store
+        .create_ticket(ctx.tenant_id, new, idem, &ctx.actor(rid), Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(present(&state, placed).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    queue_id: Option<Id>,
+    status: Option<TicketStatus>,
+    /// Business day, `YYYY-MM-DD`.
+    date: Option<NaiveDate>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<Value>> {
+    ctx.require(Scope::ReadTicket)?;
+    let paging = Paging {
+        limit: q.limit.unwrap_or(50),
+        offset: q.offset.unwrap_or(0),
+    }
+    .checked()?;
+    let filter = TicketFilter {
+        queue_id: q.queue_id,
+        status: q.status,
+        business_day: q.date,
+        limit: paging.limit,
+        offset: paging.offset,
+    };
+    let got = state.store.list_tickets(ctx.tenant_id, filter).await?;
+    Ok(ApiJson(page(got, paging)))
+}
+
+async fn retrieve(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiPath((_, id)): ApiPath<(String, Id)>,
+) -> ApiResult<ApiJson<TicketOut>> {
+    ctx.require(Scope::ReadTicket)?;
+    let placed = state
+        .store
+        .ticket(ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ticket"))?;
+    Ok(ApiJson(present(&state, placed).await?))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferIn {
+    #[serde(alias = "queue_id")]
+    to_queue_id: Id,
+    #[serde(default)]
+    placement: Placement,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn act(
+    state: AppState,
+    ctx: TenantCtx,
+    rid: Option<String>,
+    headers: HeaderMap,
+    id: Id,
+    kind: ActionKind,
+    body: Option<Value>,
+) -> ApiResult<ApiJson<TicketOut>> {
+    ctx.require(Scope::WriteTicket)?;
+    let action = match kind {
+        ActionKind::Recall => Action::Recall,
+        ActionKind::StartService => Action::StartService,
+        ActionKind::Close => Action::Close,
+        ActionKind::Pause => Action::Pause,
+        ActionKind::Resume => Action::Resume,
+        ActionKind::MarkNoShow => Action::MarkNoShow,
+        ActionKind::Cancel => Action::Cancel,
+        ActionKind::Transfer => {
+            let input: TransferIn = serde_json::from_value(body.clone().unwrap_or(Value::Null))
+                .map_err(|e| ApiError::validation(format!("transfer: {e}")))?;
+            if input
+                .reason
+                .as_ref()
+                .is_some_and(|r| r.chars().count() > 500)
+            {
+                return Err(ApiError::validation("reason: at most 500 characters"));
+            }
+            Action::Transfer(Transfer {
+                to_queue_id: input.to_queue_id,
+                placement: input.placement,
+                reason: input.reason,
+                by_agent_id: ctx.agent_id,
+            })
+        }
+        ActionKind::Call => {
+            return Err(ApiError::validation(
+                "use agents/call-next/ to call a ticket",
+            ));
+        }
+    };
+    let current = state
+        .store
+        .ticket(ctx.tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ticket"))?
+        .ticket;
+    // An agent acts only on the ticket they hold; managers and admins may act on any.
+    if ctx.role == Role::Agent && current.status.is_active() && current.agent_id != ctx.agent_id {
+        return Err(ApiError::conflict(
+            "not_your_ticket",
+            format!("{} is being served by another agent", current.number),
+        ));
+    }
+    let path = format!(
+        "/tenants/{}/tickets/{id}/{}/",
+        ctx.tenant_slug,
+        kind.as_str()
+    );
+    let idem = idempotency_key(&headers, &actor_key(&ctx), "POST", &path, &body)?;
+    let placed = state
+        .store
+        .ticket_action(ctx.tenant_id, id, action, idem, &ctx.actor(rid), Utc::now())
+        .await?;
+    if placed.ticket.status == TicketStatus::Closed {
+        state.eta.invalidate(ctx.tenant_id, placed.ticket.queue_id);
+    }
+    Ok(ApiJson(present(&state, placed).await?))
+}
+
+/// An optional JSON body: empty means none; anything else must be valid JSON.
+fn optional_json(body: &[u8]) -> ApiResult<Option<Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "parse_error",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+macro_rules! action_handler {
+    ($name:ident, $kind:expr) => {
+        async fn $name(
+            State(state): State<AppState>,
+            ctx: TenantCtx,
+            RequestId(rid): RequestId,
+            headers: HeaderMap,
+            ApiPath((_, id)): ApiPath<(String, Id)>,
+            body: axum::body::Bytes,
+        ) -> ApiResult<ApiJson<TicketOut>> {
+            act(state, ctx, rid, headers, id, $kind, optional_json(&body)?).await
+        }
+    };
+}
+
+action_handler!(recall, ActionKind::Recall);
+action_handler!(start_service, ActionKind::StartService);
+action_handler!(close, ActionKind::Close);
+action_handler!(pause, ActionKind::Pause);
+action_handler!(resume, ActionKind::Resume);
+action_handler!(transfer, ActionKind::Transfer);
+action_handler!(mark_no_show, ActionKind::MarkNoShow);
+action_handler!(cancel, ActionKind::Cancel);
+
+/// Ticket routes.
+pub fn routes() -> Router<AppState> {
+    let base = "/api/v1/tenants/{tenant_slug}/tickets";
+    Router::new()
+        .route(&format!("{base}/"), get(list).post(create))
+        .route(&format!("{base}/{{id}}/"), get(retrieve))
+        .route(&format!("{base}/{{id}}/recall/"), post(recall))
+        .route(
+            &format!("{base}/{{id}}/start_service/"),
+            post(start_service),
+        )
+        .route(&format!("{base}/{{id}}/close/"), post(close))
+        .route(&format!("{base}/{{id}}/pause/"), post(pause))
+        .route(&format!("{base}/{{id}}/resume/"), post(resume))
+        .route(&format!("{base}/{{id}}/transfer/"), post(transfer))
+        .route(&format!("{base}/{{id}}/mark_no_show/"), post(mark_no_show))
+        .route(&format!("{base}/{{id}}/cancel/"), post(cancel))
+}

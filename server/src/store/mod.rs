@@ -1,0 +1,348 @@
+//! The storage interface: domain operations, not generic SQL.
+//!
+//! Handlers talk to an `Arc<dyn Store>`. [`sqlite::SqliteStore`] implements it on one embedded
+//! SQLite file; the PostgreSQL scale-out adds a second implementation and runs the same
+//! conformance suite (`tests/tests/store_conformance.rs`).
+//!
+//! Every write is one transaction that performs the change, its audit entry and its event, and —
+//! for retryable writes — records the result under the caller's idempotency key, so a retry gets
+//! the first result and never a second ticket.
+
+pub mod sqlite;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use smartqueue_core::lifecycle::{Action, TransitionError};
+use smartqueue_core::{
+    AgentProfile, AgentStatus, AuditLog, Channel, Id, Priority, Role, Tenant, TenantMembership,
+    Ticket, TicketStatus, User,
+};
+
+/// Errors of the storage layer; [`crate::error::ApiError`] maps them to HTTP answers.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The entity does not exist in this tenant (or at all).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// The request is well-formed but its content is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The ticket state machine refused the action.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored JSON is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("the transaction could not be committed: {0}")]
+    Commit(String),
+    #[error("the storage writer has stopped")]
+    Closed,
+}
+
+impl StoreError {
+    /// Shorthand for a conflict.
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        StoreError::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Result alias of the storage layer.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who performs a write (recorded in the audit log).
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<Id>,
+    /// `user`, `device`, `public` or `system`.
+    pub kind: &'static str,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The platform itself (CLI, scheduled jobs).
+    pub fn system() -> Self {
+        Actor {
+            user_id: None,
+            kind: "system",
+            request_id: None,
+        }
+    }
+}
+
+/// A client-chosen key that makes a write safe to retry.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// Whose key it is (user id or device id): keys of different callers never collide.
+    pub actor: String,
+    pub key: String,
+    /// Hash of method, path and body: the same key with a different request is refused.
+    pub fingerprint: String,
+}
+
+/// A new user, with the password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_superuser: bool,
+}
+
+/// The result of adding a member to a tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    pub user: User,
+    pub membership: TenantMembership,
+    pub agent: Option<AgentProfile>,
+    /// Whether the user already existed (linked rather than created).
+    pub existing_user: bool,
+}
+
+/// A user's membership in one tenant, as carried in JWT claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipInfo {
+    pub tenant_id: Id,
+    pub tenant_slug: String,
+    pub role: Role,
+    pub agent_id: Option<Id>,
+}
+
+/// A stored refresh token (only its hash is kept).
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub token_hash: String,
+    pub family_id: Id,
+    pub user_id: Id,
+    pub tenant_id: Option<Id>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What happened to a refresh token presented for rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Valid: it is now used and the new token replaces it.
+    Rotated { user_id: Id, tenant_id: Option<Id> },
+    /// It had already been rotated: the whole session (family) is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// A ticket to issue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewTicket {
+    pub queue_id: Id,
+    pub priority: Priority,
+    pub channel: Channel,
+    pub customer_id: Option<Id>,
+    pub customer_name: Option<String>,
+    pub customer_phone: Option<String>,
+}
+
+/// A ticket with its place in line (None when not waiting).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacedTicket {
+    pub ticket: Ticket,
+    /// 1-based position among the waiting tickets of its queue.
+    pub position: Option<u32>,
+}
+
+/// Filters of the ticket list.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub queue_id: Option<Id>,
+    pub status: Option<TicketStatus>,
+    pub business_day: Option<NaiveDate>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub count: u64,
+    pub results: Vec<T>,
+}
+
+/// Live figures of one queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueCounts {
+    pub waiting: u32,
+    pub active: u32,
+    pub served_today: u32,
+    pub no_show_today: u32,
+    pub cancelled_today: u32,
+    /// Seconds the oldest waiting ticket has waited.
+    pub longest_wait_seconds: u32,
+    /// Agents that serve this queue and are available or busy.
+    pub active_agents: u32,
+}
+
+/// Kinds of generic tenant-owned configuration entities (stored as JSON documents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Site,
+    Service,
+    Queue,
+    Counter,
+    Customer,
+    Agent,
+}
+
+impl Kind {
+    /// Name stored in the `kind` column and used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Site => "site",
+            Kind::Service => "service",
+            Kind::Queue => "queue",
+            Kind::Counter => "counter",
+            Kind::Customer => "customer",
+            Kind::Agent => "agent",
+        }
+    }
+}
+
+/// The storage interface of the server.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The server's signing secret, generated and stored on first use.
+    async fn signing_secret(&self) -> StoreResult<Vec<u8>>;
+
+    // --- tenants, users, memberships --------------------------------------------------------
+    async fn create_tenant(
+        &self,
+        name: &str,
+        slug: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Tenant>;
+    async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>>;
+    async fn create_user(&self, user: NewUser, now: DateTime<Utc>) -> StoreResult<User>;
+    /// The user and password hash for `email` (case-insensitive).
+    async fn user_credentials(&self, email: &str) -> StoreResult<Option<(User, String)>>;
+    async fn user(&self, id: Id) -> StoreResult<Option<User>>;
+    async fn memberships(&self, user_id: Id) -> StoreResult<Vec<MembershipInfo>>;
+    /// Creates the user (or links an existing one by e-mail) and makes them a member with
+    /// `role`; an agent also gets an agent profile.
+    async fn add_member(
+        &self,
+        tenant_id: Id,
+        user: NewUser,
+        role: Role,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Member>;
+    async fn list_members(&self, tenant_id: Id) -> StoreResult<Vec<Member>>;
+
+    // --- refresh tokens ---------------------------------------------------------------------
+    async fn save_refresh(&self, record: RefreshRecord) -> StoreResult<()>;
+    async fn rotate_refresh(
+        &self,
+        presented_hash: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshOutcome>;
+
+    // --- configuration entities -------------------------------------------------------------
+    /// Inserts (`before = None`) or replaces an entity document, with its audit entry.
+    async fn put_entity(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        id: Id,
+        doc: Value,
+        before: Option<Value>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn get_entity(&self, tenant_id: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>>;
+    async fn list_entities(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<Value>>;
+    async fn delete_entity(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        id: Id,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // --- tickets ----------------------------------------------------------------------------
+    async fn create_ticket(
+        &self,
+        tenant_id: Id,
+        new: NewTicket,
+        idem: Option<IdempotencyKey>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PlacedTicket>;
+    async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>>;
+    async fn list_tickets(&self, tenant_id: Id, filter: TicketFilter) -> StoreResult<Page<Ticket>>;
+    /// Applies a lifecycle action (not `call`: see [`Store::call_next`]).
+    async fn ticket_action(
+        &self,
+        tenant_id: Id,
+        ticket_id: Id,
+        action: Action,
+        idem: Option<IdempotencyKey>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PlacedTicket>;
+    /// Gives agent `agent_id` the next ticket of `queue_ids` (or of all their queues): exactly
+    /// one agent gets each ticket. `None` when nothing is waiting.
+    async fn call_next(
+        &self,
+        tenant_id: Id,
+        agent_id: Id,
+        queue_ids: Option<Vec<Id>>,
+        idem: Option<IdempotencyKey>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PlacedTicket>>;
+    async fn set_agent_status(
+        &self,
+        tenant_id: Id,
+        agent_id: Id,
+        status: AgentStatus,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AgentProfile>;
+
+    // --- figures ----------------------------------------------------------------------------
+    async fn queue_counts(
+        &self,
+        tenant_id: Id,
+        queue_id: Id,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<QueueCounts>;
+    /// Most recent service durations (seconds) of a queue, newest first.
+    async fn recent_service_times(
+        &self,
+        tenant_id: Id,
+        queue_id: Id,
+        limit: u32,
+    ) -> StoreResult<Vec<f64>>;
+    async fn audit_logs(
+        &self,
+        tenant_id: Id,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<AuditLog>>;
+}

@@ -1,0 +1,1306 @@
+//! [`Store`] on one embedded SQLite file (WAL).
+//!
+//! **One writer thread with group commit.** All writes are closures sent to a dedicated thread
+//! that owns the only write connection. It takes every job waiting, runs each inside its own
+//! `SAVEPOINT` (a failing job rolls back alone) within a single transaction, commits once, and
+//! only then answers the callers. Writes are therefore serialized — which is what makes numbers
+//! gap-free and call-next exclusive without any lock juggling — while the commit (the expensive
+//! fsync) is shared by every request that arrived meanwhile. `synchronous=FULL` keeps each
+//! answered write durable.
+//!
+//! **Readers** use a small pool of read-only connections on blocking threads; WAL lets them run
+//! beside the writer and see only committed data.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use smartqueue_core::lifecycle::{Action, apply};
+use smartqueue_core::numbering::{business_day, format_number, parse_timezone};
+use smartqueue_core::selection::{QueueCandidates, QueuePolicy, select_next};
+use smartqueue_core::{
+    AgentProfile, AgentStatus, AuditLog, Id, Lane, Queue, Role, Site, Tenant, TenantMembership,
+    Ticket, TicketStatus, User,
+};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::*;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations/sqlite");
+}
+
+/// Most jobs committed together in one transaction.
+const MAX_BATCH: usize = 512;
+/// Read connections kept open.
+const READ_POOL: usize = 8;
+
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The file path of a `sqlite://` database URL (`sqlite://./smartqueue.db`,
+/// `sqlite:///var/lib/smartqueue.db`, or a bare path).
+pub fn path_from_url(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest.is_empty() || rest == ":memory:" {
+        return Err(StoreError::Invalid(format!(
+            "database URL {url:?} names no file (use e.g. sqlite://./smartqueue.db)"
+        )));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    embedded::migrations::runner()
+        .run(&mut conn)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// Runs the embedded migrations on the database at `path` (creating the file) and returns.
+pub fn migrate(path: &Path) -> Result<(), StoreError> {
+    open_writer(path).map(|_| ())
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            for job in batch {
+                let (_, reply) = job(None);
+                reply(Err(msg.clone()));
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let (ok, reply) = job(Some(&conn));
+            if !ok {
+                let _ = conn.execute_batch("ROLLBACK TO job");
+            }
+            let _ = conn.execute_batch("RELEASE job");
+            replies.push(reply);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        });
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path` and starts the writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_writer(&path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(Some(tx)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting writes; the writer thread finishes the jobs already sent and exits.
+    pub fn close(&self) {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+    }
+
+    /// Runs `f` in the writer's transaction and answers after the commit.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Commit("the write failed unexpectedly".into()))
+                    }),
+                None => Err(StoreError::Closed),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = tx.send(match committed {
+                    Ok(()) => result,
+                    Err(e) if ok => Err(StoreError::Commit(e)),
+                    Err(_) => result,
+                });
+            });
+            (ok, reply)
+        });
+        {
+            let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.lock().ok().and_then(|mut p| p.pop()) {
+                Some(c) => c,
+                None => open_reader(&path)?,
+            };
+            let out =
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn))).unwrap_or_else(|_| {
+                    Err(StoreError::Invalid("the read failed unexpectedly".into()))
+                });
+            if let Ok(mut p) = pool.lock()
+                && p.len() < READ_POOL
+            {
+                p.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synchronous helpers used inside jobs
+// ---------------------------------------------------------------------------------------------
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> StoreResult<T> {
+    Ok(serde_json::from_str(s)?)
+}
+
+fn get_doc<T: DeserializeOwned>(
+    conn: &Connection,
+    tenant: Id,
+    kind: Kind,
+    id: Id,
+) -> StoreResult<Option<T>> {
+    let raw: Option<String> = conn
+        .prepare_cached("SELECT doc FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3")?
+        .query_row(
+            params![tenant.to_string(), kind.as_str(), id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    raw.map(|s| from_json(&s)).transpose()
+}
+
+fn require_doc<T: DeserializeOwned>(
+    conn: &Connection,
+    tenant: Id,
+    kind: Kind,
+    id: Id,
+) -> StoreResult<T> {
+    get_doc(conn, tenant, kind, id)?.ok_or(StoreError::NotFound(kind.as_str()))
+}
+
+fn put_doc<T: Serialize>(
+    conn: &Connection,
+    tenant: Id,
+    kind: Kind,
+    id: Id,
+    doc: &T,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO entities (tenant_id, kind, id, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (tenant_id, kind, id) DO UPDATE SET doc = excluded.doc",
+    )?
+    .execute(params![
+        tenant.to_string(),
+        kind.as_str(),
+        id.to_string(),
+        ts(now),
+        serde_json::to_string(doc)?
+    ])?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    conn: &Connection,
+    tenant: Id,
+    actor: &Actor,
+    action: &str,
+    entity_type: &str,
+    entity_id: Id,
+    before: Option<Value>,
+    after: Option<Value>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let entry = AuditLog {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        actor_user_id: actor.user_id,
+        actor_kind: actor.kind.to_owned(),
+        action: action.to_owned(),
+        entity_type: entity_type.to_owned(),
+        entity_id,
+        before,
+        after,
+        request_id: actor.request_id.clone(),
+        created_at: now,
+    };
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        tenant.to_string(),
+        entry.id.to_string(),
+        ts(now),
+        entity_type,
+        entity_id.to_string(),
+        serde_json::to_string(&entry)?
+    ])?;
+    Ok(())
+}
+
+/// Appends an event to the tenant's log with the next `seq` (committed with the change).
+fn emit(
+    conn: &Connection,
+    tenant: Id,
+    kind: &str,
+    data: &Value,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let seq: i64 = conn
+        .prepare_cached("UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq")?
+        .query_row([tenant.to_string()], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO events (tenant_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        tenant.to_string(),
+        seq,
+        kind,
+        ts(now),
+        serde_json::to_string(data)?
+    ])?;
+    Ok(seq)
+}
+
+fn idem_lookup<T: DeserializeOwned>(
+    conn: &Connection,
+    tenant: Id,
+    idem: &Option<IdempotencyKey>,
+) -> StoreResult<Option<T>> {
+    let Some(k) = idem else { return Ok(None) };
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT request, body FROM idempotency_keys WHERE tenant_id = ?1 AND actor = ?2 AND key = ?3")?
+        .query_row(params![tenant.to_string(), k.actor, k.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((fp, _)) if fp != k.fingerprint => Err(StoreError::Conflict {
+            code: "idempotency_key_reused",
+            detail: "this Idempotency-Key was already used for a different request".into(),
+        }),
+        Some((_, body)) => Ok(Some(from_json(&body)?)),
+    }
+}
+
+fn idem_save<T: Serialize>(
+    conn: &Connection,
+    tenant: Id,
+    idem: &Option<IdempotencyKey>,
+    result: &T,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if let Some(k) = idem {
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (tenant_id, actor, key, request, status, body, created_at) VALUES (?1, ?2, ?3, ?4, 200, ?5, ?6)",
+        )?
+        .execute(params![tenant.to_string(), k.actor, k.key, k.fingerprint, serde_json::to_string(result)?, ts(now)])?;
+    }
+    Ok(())
+}
+
+fn queue_policy(queue: &Queue) -> QueuePolicy {
+    QueuePolicy::from(queue)
+}
+
+fn lane_num(l: Lane) -> i64 {
+    match l {
+        Lane::Front => 0,
+        Lane::Normal => 1,
+    }
+}
+
+fn load_ticket(conn: &Connection, tenant: Id, id: Id) -> StoreResult<Option<Ticket>> {
+    let raw: Option<String> = conn
+        .prepare_cached("SELECT doc FROM tickets WHERE tenant_id = ?1 AND id = ?2")?
+        .query_row(params![tenant.to_string(), id.to_string()], |r| r.get(0))
+        .optional()?;
+    raw.map(|s| from_json(&s)).transpose()
+}
+
+fn insert_ticket(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()> {
+    let key = policy.key(t);
+    conn.prepare_cached(
+        "INSERT INTO tickets (tenant_id, id, queue_id, origin_queue_id, business_day, sequence, status, tracking_token,
+                              agent_id, lane, deadline_us, queued_at_us, created_at, doc)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        t.tenant_id.to_string(),
+        t.id.to_string(),
+        t.queue_id.to_string(),
+        t.business_day.to_string(),
+        t.sequence,
+        t.status.as_str(),
+        t.tracking_token,
+        t.agent_id.map(|a| a.to_string()),
+        lane_num(t.lane),
+        key.deadline_us,
+        key.queued_at_us,
+        ts(t.created_at),
+        serde_json::to_string(t)?
+    ])?;
+    Ok(())
+}
+
+fn update_ticket(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()> {
+    let key = policy.key(t);
+    conn.prepare_cached(
+        "UPDATE tickets SET queue_id = ?3, status = ?4, agent_id = ?5, lane = ?6, deadline_us = ?7, queued_at_us = ?8, doc = ?9
+         WHERE tenant_id = ?1 AND id = ?2",
+    )?
+    .execute(params![
+        t.tenant_id.to_string(),
+        t.id.to_string(),
+        t.queue_id.to_string(),
+        t.status.as_str(),
+        t.agent_id.map(|a| a.to_string()),
+        lane_num(t.lane),
+        key.deadline_us,
+        key.queued_at_us,
+        serde_json::to_string(t)?
+    ])?;
+    Ok(())
+}
+
+/// 1-based position of a waiting ticket in its queue's calling order.
+fn position(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreResult<Option<u32>> {
+    if t.status != TicketStatus::Waiting {
+        return Ok(None);
+    }
+    let key = policy.key(t);
+    let ahead: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
+               AND (lane, deadline_us, queued_at_us, sequence) < (?3, ?4, ?5, ?6)",
+        )?
+        .query_row(
+            params![t.tenant_id.to_string(), t.queue_id.to_string(), lane_num(t.lane), key.deadline_us, key.queued_at_us, t.sequence],
+            |r| r.get(0),
+        )?;
+    Ok(Some(ahead as u32 + 1))
+}
+
+fn placed(conn: &Connection, t: Ticket) -> StoreResult<PlacedTicket> {
+    let queue: Option<Queue> = get_doc(conn, t.tenant_id, Kind::Queue, t.queue_id)?;
+    let position = match queue {
+        Some(q) => position(conn, &t, &queue_policy(&q))?,
+        None => None,
+    };
+    Ok(PlacedTicket {
+        ticket: t,
+        position,
+    })
+}
+
+fn new_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+fn ticket_event_data(t: &Ticket, position: Option<u32>) -> Value {
+    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("tracking_token");
+        m.insert("position".into(), serde_json::json!(position));
+    }
+    v
+}
+
+fn release_agent(
+    conn: &Connection,
+    tenant: Id,
+    agent_id: Id,
+    ticket_id: Id,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if let Some(mut agent) = get_doc::<AgentProfile>(conn, tenant, Kind::Agent, agent_id)?
+        && agent.current_ticket_id == Some(ticket_id)
+    {
+        agent.current_ticket_id = None;
+        if agent.status == AgentStatus::Busy {
+            agent.status = AgentStatus::Available;
+            agent.status_changed_at = now;
+        }
+        put_doc(conn, tenant, Kind::Agent, agent_id, &agent, now)?;
+    }
+    Ok(())
+}
+
+fn member_of_row(conn: &Connection, tenant: Id, user_id: Id) -> StoreResult<Option<Member>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT m.doc, u.doc FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1 AND m.user_id = ?2",
+        )?
+        .query_row(params![tenant.to_string(), user_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((m, u)) = row else { return Ok(None) };
+    let agent_id: Option<String> = conn
+        .prepare_cached("SELECT id FROM entities WHERE tenant_id = ?1 AND kind = 'agent' AND json_extract(doc, '$.user_id') = ?2")?
+        .query_row(params![tenant.to_string(), user_id.to_string()], |r| r.get(0))
+        .optional()?;
+    let agent = match agent_id.and_then(|a| a.parse::<Uuid>().ok()) {
+        Some(a) => get_doc(conn, tenant, Kind::Agent, a)?,
+        None => None,
+    };
+    Ok(Some(Member {
+        user: from_json(&u)?,
+        membership: from_json(&m)?,
+        agent,
+        existing_user: true,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Store implementation
+// ---------------------------------------------------------------------------------------------
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn signing_secret(&self) -> StoreResult<Vec<u8>> {
+        self.write(|conn| {
+            let candidate = new_token() + &new_token();
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES ('jwt_secret', ?1)",
+            )?
+            .execute([candidate])?;
+            let s: String = conn
+                .prepare_cached("SELECT value FROM settings WHERE key = 'jwt_secret'")?
+                .query_row([], |r| r.get(0))?;
+            Ok(s.into_bytes())
+        })
+        .await
+    }
+
+    async fn create_tenant(
+        &self,
+        name: &str,
+        slug: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Tenant> {
+        let tenant = Tenant {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            slug: slug.to_owned(),
+            is_active: true,
+            created_at: now,
+        };
+        self.write(move |conn| {
+            let exists: bool = conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = ?1)")?
+                .query_row([&tenant.slug], |r| r.get(0))?;
+            if exists {
+                return Err(StoreError::conflict(
+                    "slug_taken",
+                    format!("a tenant with slug {:?} already exists", tenant.slug),
+                ));
+            }
+            conn.prepare_cached("INSERT INTO tenants (id, slug, doc) VALUES (?1, ?2, ?3)")?
+                .execute(params![
+                    tenant.id.to_string(),
+                    tenant.slug,
+                    serde_json::to_string(&tenant)?
+                ])?;
+            audit(
+                conn,
+                tenant.id,
+                &Actor::system(),
+                "tenant.create",
+                "tenant",
+                tenant.id,
+                None,
+                Some(serde_json::to_value(&tenant)?),
+                now,
+            )?;
+            Ok(tenant)
+        })
+        .await
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>> {
+        let slug = slug.to_owned();
+        self.read(move |conn| {
+            let raw: Option<String> = conn
+                .prepare_cached("SELECT doc FROM tenants WHERE slug = ?1")?
+                .query_row([slug], |r| r.get(0))
+                .optional()?;
+            raw.map(|s| from_json(&s)).transpose()
+        })
+        .await
+    }
+
+    async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> StoreResult<User> {
+        self.write(move |conn| insert_user(conn, new, now)).await
+    }
+
+    async fn user_credentials(&self, email: &str) -> StoreResult<Option<(User, String)>> {
+        let email = email.trim().to_owned();
+        self.read(move |conn| {
+            let row: Option<(String, String)> = conn
+                .prepare_cached("SELECT doc, password_hash FROM users WHERE email = ?1")?
+                .query_row([email], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(d, h)| Ok((from_json(&d)?, h))).transpose()
+        })
+        .await
+    }
+
+    async fn user(&self, id: Id) -> StoreResult<Option<User>> {
+        self.read(move |conn| {
+            let raw: Option<String> = conn
+                .prepare_cached("SELECT doc FROM users WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            raw.map(|s| from_json(&s)).transpose()
+        })
+        .await
+    }
+
+    async fn memberships(&self, user_id: Id) -> StoreResult<Vec<MembershipInfo>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT t.id, t.slug, m.role,
+                        (SELECT e.id FROM entities e WHERE e.tenant_id = m.tenant_id AND e.kind = 'agent'
+                           AND json_extract(e.doc, '$.user_id') = m.user_id)
+                 FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+                 WHERE m.user_id = ?1 ORDER BY t.slug",
+            )?;
+            let rows = stmt.query_map([user_id.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (tid, slug, role, agent) = row?;
+                out.push(MembershipInfo {
+                    tenant_id: tid.parse().map_err(|_| StoreError::Invalid("bad tenant id".into()))?,
+                    tenant_slug: slug,
+                    role: role.parse().map_err(|_| StoreError::Invalid(format!("bad role {role}")))?,
+                    agent_id: agent.and_then(|a| a.parse().ok()),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn add_member(
+        &self,
+        tenant_id: Id,
+        new: NewUser,
+        role: Role,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Member> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            let existing: Option<(String, String)> = conn
+                .prepare_cached("SELECT id, doc FROM users WHERE email = ?1")?
+                .query_row([new.email.trim()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (user, existing_user) = match existing {
+                Some((_, doc)) => (from_json::<User>(&doc)?, true),
+                None => (insert_user(conn, new, now)?, false),
+            };
+            if member_of_row(conn, tenant_id, user.id)?.is_some() {
+                return Err(StoreError::conflict("already_member", format!("{} is already a member of this tenant", user.email)));
+            }
+            let membership = TenantMembership { id: Uuid::new_v4(), tenant_id, user_id: user.id, role, created_at: now };
+            conn.prepare_cached("INSERT INTO memberships (tenant_id, id, user_id, role, doc) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![tenant_id.to_string(), membership.id.to_string(), user.id.to_string(), role.as_str(), serde_json::to_string(&membership)?])?;
+            let agent = if role == Role::Agent {
+                let agent = AgentProfile {
+                    id: Uuid::new_v4(),
+                    tenant_id,
+                    user_id: user.id,
+                    counter_id: None,
+                    status: AgentStatus::Offline,
+                    queue_ids: Vec::new(),
+                    current_ticket_id: None,
+                    status_changed_at: now,
+                };
+                put_doc(conn, tenant_id, Kind::Agent, agent.id, &agent, now)?;
+                Some(agent)
+            } else {
+                None
+            };
+            audit(conn, tenant_id, &actor, "member.add", "membership", membership.id, None, Some(serde_json::to_value(&membership)?), now)?;
+            Ok(Member { user, membership, agent, existing_user })
+        })
+        .await
+    }
+
+    async fn list_members(&self, tenant_id: Id) -> StoreResult<Vec<Member>> {
+        self.read(move |conn| {
+            let ids: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT user_id FROM memberships WHERE tenant_id = ?1 ORDER BY rowid",
+                )?
+                .query_map([tenant_id.to_string()], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let uid: Uuid = id
+                    .parse()
+                    .map_err(|_| StoreError::Invalid("bad user id".into()))?;
+                if let Some(m) = member_of_row(conn, tenant_id, uid)? {
+                    out.push(m);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn save_refresh(&self, r: RefreshRecord) -> StoreResult<()> {
+        self.write(move |conn| insert_refresh(conn, &r)).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &str,
+        next: RefreshRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshOutcome> {
+        let presented = presented.to_owned();
+        self.write(move |conn| {
+            let row: Option<(String, String, Option<String>, String, Option<String>, bool)> = conn
+                .prepare_cached("SELECT family_id, user_id, tenant_id, expires_at, used_at, revoked FROM refresh_tokens WHERE token_hash = ?1")?
+                .query_row([&presented], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+                .optional()?;
+            let Some((family, user, tenant, expires, used, revoked)) = row else { return Ok(RefreshOutcome::Invalid) };
+            if revoked {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            if used.is_some() {
+                conn.prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1")?.execute([&family])?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            let expired = DateTime::parse_from_rfc3339(&expires).map(|e| e < now).unwrap_or(true);
+            if expired {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            conn.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?.execute(params![presented, ts(now)])?;
+            let user_id: Id = user.parse().map_err(|_| StoreError::Invalid("bad user id".into()))?;
+            let tenant_id: Option<Id> = tenant.and_then(|t| t.parse().ok());
+            let family_id: Id = family.parse().map_err(|_| StoreError::Invalid("bad family".into()))?;
+            insert_refresh(conn, &RefreshRecord { family_id, user_id, tenant_id, ..next })?;
+            Ok(RefreshOutcome::Rotated { user_id, tenant_id })
+        })
+        .await
+    }
+
+    async fn put_entity(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        id: Id,
+        doc: Value,
+        before: Option<Value>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            let exists = get_doc::<Value>(conn, tenant_id, kind, id)?.is_some();
+            match (&before, exists) {
+                (None, true) => {
+                    return Err(StoreError::conflict(
+                        "already_exists",
+                        format!("{} already exists", kind.as_str()),
+                    ));
+                }
+                (Some(_), false) => return Err(StoreError::NotFound(kind.as_str())),
+                _ => {}
+            }
+            put_doc(conn, tenant_id, kind, id, &doc, now)?;
+            if kind == Kind::Queue && before.is_some() {
+                // The queue's algorithm or targets may have changed: re-key its waiting tickets so
+                // the stored calling order follows the new policy.
+                let queue: Queue = serde_json::from_value(doc.clone())?;
+                rekey_waiting(conn, tenant_id, &queue)?;
+            }
+            let action = format!(
+                "{}.{}",
+                kind.as_str(),
+                if before.is_some() { "update" } else { "create" }
+            );
+            audit(
+                conn,
+                tenant_id,
+                &actor,
+                &action,
+                kind.as_str(),
+                id,
+                before,
+                Some(doc),
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn get_entity(&self, tenant_id: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>> {
+        self.read(move |conn| get_doc(conn, tenant_id, kind, id))
+            .await
+    }
+
+    async fn list_entities(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<Value>> {
+        self.read(move |conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM entities WHERE tenant_id = ?1 AND kind = ?2")?
+                .query_row(params![tenant_id.to_string(), kind.as_str()], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc FROM entities WHERE tenant_id = ?1 AND kind = ?2 ORDER BY created_at, id LIMIT ?3 OFFSET ?4",
+            )?;
+            let results = stmt
+                .query_map(params![tenant_id.to_string(), kind.as_str(), limit, offset], |r| r.get::<_, String>(0))?
+                .map(|r| r.map_err(StoreError::from).and_then(|s| from_json(&s)))
+                .collect::<StoreResult<Vec<Value>>>()?;
+            Ok(Page { count: count as u64, results })
+        })
+        .await
+    }
+
+    async fn delete_entity(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        id: Id,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            let before: Value = require_doc(conn, tenant_id, kind, id)?;
+            let in_use = match kind {
+                Kind::Site => count_refs(conn, tenant_id, &["queue", "counter"], "$.site_id", id)?,
+                Kind::Service => count_refs(conn, tenant_id, &["queue"], "$.service_id", id)?,
+                Kind::Queue => {
+                    conn.prepare_cached("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('waiting','called','in_service','paused')")?
+                        .query_row(params![tenant_id.to_string(), id.to_string()], |r| r.get::<_, i64>(0))?
+                }
+                _ => 0,
+            };
+            if in_use > 0 {
+                return Err(StoreError::conflict("in_use", format!("this {} is still in use ({in_use} dependent items)", kind.as_str())));
+            }
+            conn.prepare_cached("DELETE FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3")?
+                .execute(params![tenant_id.to_string(), kind.as_str(), id.to_string()])?;
+            audit(conn, tenant_id, &actor, &format!("{}.delete", kind.as_str()), kind.as_str(), id, Some(before), None, now)
+        })
+        .await
+    }
+
+    async fn create_ticket(
+        &self,
+        tenant_id: Id,
+        new: NewTicket,
+        idem: Option<IdempotencyKey>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PlacedTicket> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            if let Some(prev) = idem_lookup(conn, tenant_id, &idem)? {
+                return Ok(prev);
+            }
+            let queue: Queue = require_doc(conn, tenant_id, Kind::Queue, new.queue_id)?;
+            if !queue.is_active {
+                return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", queue.name)));
+            }
+            let site: Site = require_doc(conn, tenant_id, Kind::Site, queue.site_id)?;
+            let tz = parse_timezone(&site.timezone).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            if let Some(max) = queue.max_length {
+                let waiting: i64 = conn
+                    .prepare_cached("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'")?
+                    .query_row(params![tenant_id.to_string(), queue.id.to_string()], |r| r.get(0))?;
+                if waiting >= i64::from(max) {
+                    return Err(StoreError::conflict("queue_full", format!("queue {} is full ({max} waiting)", queue.name)));
+                }
+            }
+            if let Some(c) = new.customer_id {
+                require_doc::<Value>(conn, tenant_id, Kind::Customer, c)?;
+            }
+            let day = business_day(now, tz);
+            let n: u32 = conn
+                .prepare_cached(
+                    "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES (?1, ?2, ?3, 1)
+                     ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
+                )?
+                .query_row(params![tenant_id.to_string(), queue.id.to_string(), day.to_string()], |r| r.get(0))?;
+            let mut t = Ticket::waiting(tenant_id, queue.id, format_number(&queue.prefix, n), n, day, now);
+            t.priority = new.priority;
+            t.channel = new.channel;
+            t.customer_id = new.customer_id;
+            t.customer_name = new.customer_name;
+            t.customer_phone = new.customer_phone;
+            t.tracking_token = new_token();
+            let policy = queue_policy(&queue);
+            insert_ticket(conn, &t, &policy)?;
+            let pos = position(conn, &t, &policy)?;
+            let data = ticket_event_data(&t, pos);
+            emit(conn, tenant_id, "ticket.created", &data, now)?;
+            audit(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, None, Some(data), now)?;
+            let out = PlacedTicket { ticket: t, position: pos };
+            idem_save(conn, tenant_id, &idem, &out, now)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>> {
+        self.read(move |conn| {
+            load_ticket(conn, tenant_id, id)?
+                .map(|t| placed(conn, t))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_tickets(&self, tenant_id: Id, f: TicketFilter) -> StoreResult<Page<Ticket>> {
+        self.read(move |conn| {
+            let mut cond = String::from("tenant_id = ?1");
+            let mut args: Vec<String> = vec![tenant_id.to_string()];
+            if let Some(q) = f.queue_id {
+                args.push(q.to_string());
+                cond.push_str(&format!(" AND queue_id = ?{}", args.len()));
+            }
+            if let Some(s) = f.status {
+                args.push(s.as_str().to_owned());
+                cond.push_str(&format!(" AND status = ?{}", args.len()));
+            }
+            if let Some(d) = f.business_day {
+                args.push(d.to_string());
+                cond.push_str(&format!(" AND business_day = ?{}", args.len()));
+            }
+            let order = if f.status == Some(TicketStatus::Waiting) {
+                "lane, deadline_us, queued_at_us, sequence"
+            } else {
+                "created_at DESC, sequence DESC"
+            };
+            let count: i64 = conn
+                .prepare(&format!("SELECT COUNT(*) FROM tickets WHERE {cond}"))?
+                .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+            let sql = format!(
+                "SELECT doc FROM tickets WHERE {cond} ORDER BY {order} LIMIT {} OFFSET {}",
+                f.limit, f.offset
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let results = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, String>(0)
+                })?
+                .map(|r| r.map_err(StoreError::from).and_then(|s| from_json(&s)))
+                .collect::<StoreResult<Vec<Ticket>>>()?;
+            Ok(Page {
+                count: count as u64,
+                results,
+            })
+        })
+        .await
+    }
+
+    async fn ticket_action(
+        &self,
+        tenant_id: Id,
+        ticket_id: Id,
+        action: Action,
+        idem: Option<IdempotencyKey>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PlacedTicket> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            if let Some(prev) = idem_lookup(conn, tenant_id, &idem)? {
+                return Ok(prev);
+            }
+            let before = load_ticket(conn, tenant_id, ticket_id)?.ok_or(StoreError::NotFound("ticket"))?;
+            let target_queue: Queue = match &action {
+                Action::Transfer(tr) => {
+                    let q: Queue = require_doc(conn, tenant_id, Kind::Queue, tr.to_queue_id)?;
+                    if !q.is_active {
+                        return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", q.name)));
+                    }
+                    q
+                }
+                _ => require_doc(conn, tenant_id, Kind::Queue, before.queue_id)?,
+            };
+            let kind = action.kind();
+            let tr = apply(&before, action, now)?;
+            let t = tr.ticket;
+            if let Some(agent) = before.agent_id
+                && (t.status.is_terminal() || t.status == TicketStatus::Waiting)
+            {
+                release_agent(conn, tenant_id, agent, t.id, now)?;
+            }
+            if t.status == TicketStatus::Closed
+                && let Some(secs) = t.service_seconds()
+            {
+                conn.prepare_cached("INSERT INTO service_times (tenant_id, queue_id, closed_at_us, seconds) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![tenant_id.to_string(), t.queue_id.to_string(), now.timestamp_micros(), secs])?;
+            }
+            let policy = queue_policy(&target_queue);
+            update_ticket(conn, &t, &policy)?;
+            let pos = position(conn, &t, &policy)?;
+            let data = ticket_event_data(&t, pos);
+            emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
+            audit(conn, tenant_id, &actor, &format!("ticket.{}", kind.as_str()), "ticket", t.id, Some(ticket_event_data(&before, None)), Some(data), now)?;
+            let out = PlacedTicket { ticket: t, position: pos };
+            idem_save(conn, tenant_id, &idem, &out, now)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn call_next(
+        &self,
+        tenant_id: Id,
+        agent_id: Id,
+        queue_ids: Option<Vec<Id>>,
+        idem: Option<IdempotencyKey>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PlacedTicket>> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            if let Some(prev) = idem_lookup(conn, tenant_id, &idem)? {
+                return Ok(prev);
+            }
+            let mut agent: AgentProfile = require_doc(conn, tenant_id, Kind::Agent, agent_id)?;
+            if let Some(current) = agent.current_ticket_id
+                && let Some(t) = load_ticket(conn, tenant_id, current)?
+                && t.status.is_active()
+            {
+                return Err(StoreError::conflict("agent_busy", format!("you are already serving {}; close it or transfer it first", t.number)));
+            }
+            if matches!(agent.status, AgentStatus::Break | AgentStatus::Offline) {
+                return Err(StoreError::conflict("agent_unavailable", format!("you are {}; set your status to available to call", agent.status)));
+            }
+            let ids = queue_ids.unwrap_or_else(|| agent.queue_ids.clone());
+            if ids.is_empty() {
+                return Err(StoreError::Invalid("no queue to call from: choose the queues you serve".into()));
+            }
+            let mut policies = Vec::with_capacity(ids.len());
+            let mut heads: Vec<Vec<Ticket>> = Vec::with_capacity(ids.len());
+            for qid in &ids {
+                let q: Queue = require_doc(conn, tenant_id, Kind::Queue, *qid)?;
+                let head: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT doc FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
+                         ORDER BY lane, deadline_us, queued_at_us, sequence LIMIT 1",
+                    )?
+                    .query_row(params![tenant_id.to_string(), qid.to_string()], |r| r.get(0))
+                    .optional()?;
+                policies.push(queue_policy(&q));
+                heads.push(head.map(|s| from_json(&s)).transpose()?.into_iter().collect());
+            }
+            let candidates: Vec<QueueCandidates<'_>> =
+                policies.iter().zip(&heads).map(|(p, h)| QueueCandidates { policy: *p, tickets: h }).collect();
+            let Some(chosen) = select_next(&candidates).cloned() else {
+                idem_save(conn, tenant_id, &idem, &None::<PlacedTicket>, now)?;
+                return Ok(None);
+            };
+            let policy = *policies.iter().find(|p| p.queue_id == chosen.queue_id).ok_or(StoreError::NotFound("queue"))?;
+            let tr = apply(&chosen, Action::Call { agent_id, counter_id: agent.counter_id }, now)?;
+            let t = tr.ticket;
+            update_ticket(conn, &t, &policy)?;
+            agent.current_ticket_id = Some(t.id);
+            agent.status = AgentStatus::Busy;
+            agent.status_changed_at = now;
+            put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
+            let data = ticket_event_data(&t, None);
+            emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
+            audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_event_data(&chosen, None)), Some(data), now)?;
+            let out = Some(PlacedTicket { ticket: t, position: None });
+            idem_save(conn, tenant_id, &idem, &out, now)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_agent_status(
+        &self,
+        tenant_id: Id,
+        agent_id: Id,
+        status: AgentStatus,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AgentProfile> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            let before: AgentProfile = require_doc(conn, tenant_id, Kind::Agent, agent_id)?;
+            if let Some(current) = before.current_ticket_id
+                && let Some(t) = load_ticket(conn, tenant_id, current)?
+                && t.status.is_active()
+                && status != AgentStatus::Busy
+            {
+                return Err(StoreError::conflict(
+                    "agent_busy",
+                    format!("finish {} before changing your status", t.number),
+                ));
+            }
+            let mut agent = before.clone();
+            agent.status = status;
+            agent.status_changed_at = now;
+            put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
+            let after = serde_json::to_value(&agent)?;
+            emit(conn, tenant_id, "agent.status", &after, now)?;
+            audit(
+                conn,
+                tenant_id,
+                &actor,
+                "agent.set_status",
+                "agent",
+                agent_id,
+                Some(serde_json::to_value(&before)?),
+                Some(after),
+                now,
+            )?;
+            Ok(agent)
+        })
+        .await
+    }
+
+    async fn queue_counts(
+        &self,
+        tenant_id: Id,
+        queue_id: Id,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<QueueCounts> {
+        self.read(move |conn| {
+            let (t, q, d) = (tenant_id.to_string(), queue_id.to_string(), day.to_string());
+            let count = |sql: &str, day_bound: bool| -> StoreResult<u32> {
+                let n: i64 = if day_bound {
+                    conn.prepare_cached(sql)?.query_row(params![t, q, d], |r| r.get(0))?
+                } else {
+                    conn.prepare_cached(sql)?.query_row(params![t, q], |r| r.get(0))?
+                };
+                Ok(n as u32)
+            };
+            let waiting = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'", false)?;
+            let active = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('called','in_service','paused')", false)?;
+            let served_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'closed' AND business_day = ?3", true)?;
+            let no_show_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'no_show' AND business_day = ?3", true)?;
+            let cancelled_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'cancelled' AND business_day = ?3", true)?;
+            let oldest: Option<i64> = conn
+                .prepare_cached("SELECT MIN(queued_at_us) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'")?
+                .query_row(params![t, q], |r| r.get(0))?;
+            let longest_wait_seconds = oldest.map(|us| ((now.timestamp_micros() - us).max(0) / 1_000_000) as u32).unwrap_or(0);
+            let active_agents = count(
+                "SELECT COUNT(*) FROM entities WHERE tenant_id = ?1 AND kind = 'agent'
+                   AND json_extract(doc, '$.status') IN ('available', 'busy')
+                   AND EXISTS (SELECT 1 FROM json_each(doc, '$.queue_ids') WHERE value = ?2)",
+                false,
+            )?;
+            Ok(QueueCounts { waiting, active, served_today, no_show_today, cancelled_today, longest_wait_seconds, active_agents })
+        })
+        .await
+    }
+
+    async fn recent_service_times(
+        &self,
+        tenant_id: Id,
+        queue_id: Id,
+        limit: u32,
+    ) -> StoreResult<Vec<f64>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seconds FROM service_times WHERE tenant_id = ?1 AND queue_id = ?2 ORDER BY closed_at_us DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![tenant_id.to_string(), queue_id.to_string(), limit], |r| r.get::<_, i64>(0))?;
+            Ok(rows.map(|r| r.map(|s| s as f64)).collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn audit_logs(
+        &self,
+        tenant_id: Id,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<AuditLog>> {
+        self.read(move |conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM audit_logs WHERE tenant_id = ?1")?
+                .query_row([tenant_id.to_string()], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc FROM audit_logs WHERE tenant_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
+            )?;
+            let results = stmt
+                .query_map(params![tenant_id.to_string(), limit, offset], |r| r.get::<_, String>(0))?
+                .map(|r| r.map_err(StoreError::from).and_then(|s| from_json(&s)))
+                .collect::<StoreResult<Vec<AuditLog>>>()?;
+            Ok(Page { count: count as u64, results })
+        })
+        .await
+    }
+}
+
+fn insert_user(conn: &Connection, new: NewUser, now: DateTime<Utc>) -> StoreResult<User> {
+    let email = new.email.trim().to_lowercase();
+    let taken: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)")?
+        .query_row([&email], |r| r.get(0))?;
+    if taken {
+        return Err(StoreError::conflict(
+            "email_taken",
+            format!("a user with e-mail {email} already exists"),
+        ));
+    }
+    let user = User {
+        id: Uuid::new_v4(),
+        email,
+        first_name: new.first_name,
+        last_name: new.last_name,
+        is_active: true,
+        is_superuser: new.is_superuser,
+        created_at: now,
+    };
+    conn.prepare_cached(
+        "INSERT INTO users (id, email, password_hash, doc) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        user.id.to_string(),
+        user.email,
+        new.password_hash,
+        serde_json::to_string(&user)?
+    ])?;
+    Ok(user)
+}
+
+fn insert_refresh(conn: &Connection, r: &RefreshRecord) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![r.token_hash, r.family_id.to_string(), r.user_id.to_string(), r.tenant_id.map(|t| t.to_string()), ts(r.expires_at)])?;
+    Ok(())
+}
+
+fn rekey_waiting(conn: &Connection, tenant: Id, queue: &Queue) -> StoreResult<()> {
+    let policy = queue_policy(queue);
+    let docs: Vec<String> = conn
+        .prepare_cached(
+            "SELECT doc FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'",
+        )?
+        .query_map(params![tenant.to_string(), queue.id.to_string()], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    for d in docs {
+        update_ticket(conn, &from_json::<Ticket>(&d)?, &policy)?;
+    }
+    Ok(())
+}
+
+fn count_refs(
+    conn: &Connection,
+    tenant: Id,
+    kinds: &[&str],
+    path: &str,
+    id: Id,
+) -> StoreResult<i64> {
+    let mut total = 0;
+    for kind in kinds {
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND json_extract(doc, ?3) = ?4")?
+            .query_row(params![tenant.to_string(), kind, path, id.to_string()], |r| r.get(0))?;
+        total += n;
+    }
+    Ok(total)
+}
