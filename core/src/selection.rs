@@ -99,13 +99,31 @@ pub struct QueueCandidates<'a> {
 ///
 /// Only tickets with status `waiting` that belong to the given queue are considered, whatever
 /// else the slices contain.
+///
+/// Hot path (a call at every counter): within one queue, lane and priority level the allowance
+/// is constant, so the order there is simply `(queued_at, sequence, id)`. One pass keeps the
+/// earliest ticket of each of those ≤ 8 groups using plain comparisons, and full keys are built
+/// only for the group winners.
 pub fn select_next<'a>(queues: &[QueueCandidates<'a>]) -> Option<&'a Ticket> {
+    const LEVELS: usize = Priority::MAX_LEVEL as usize + 1;
     let mut best: Option<(SelectionKey, &'a Ticket)> = None;
     for q in queues {
+        let mut groups: [Option<&'a Ticket>; 2 * LEVELS] = [None; 2 * LEVELS];
         for t in q.tickets {
             if t.status != TicketStatus::Waiting || t.queue_id != q.policy.queue_id {
                 continue;
             }
+            let g = t.lane as usize * LEVELS + usize::from(t.priority.level());
+            let slot = &mut groups[g];
+            let earlier = match slot {
+                None => true,
+                Some(b) => (t.queued_at, t.sequence, t.id) < (b.queued_at, b.sequence, b.id),
+            };
+            if earlier {
+                *slot = Some(t);
+            }
+        }
+        for t in groups.into_iter().flatten() {
             let key = q.policy.key(t);
             if best.as_ref().is_none_or(|(b, _)| key < *b) {
                 best = Some((key, t));

@@ -86,7 +86,10 @@ proptest! {
             }
             None => prop_assert_eq!(eligible, 0),
         }
-        prop_assert_eq!(waiting_order(&candidates).len(), eligible);
+        let order = waiting_order(&candidates);
+        prop_assert_eq!(order.len(), eligible);
+        // The fast path picks exactly the head of the full ordering.
+        prop_assert_eq!(select_next(&candidates).map(|t| t.id), order.first().map(|t| t.id));
     }
 
     #[test]

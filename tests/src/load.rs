@@ -1,1 +1,187 @@
-//! Load generator (see BENCHMARKS.md).
+//! The load generator behind `smartqueue-load` (see BENCHMARKS.md): drives a real server process
+//! over HTTP with N concurrent keep-alive clients and reports throughput and latency.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::Api;
+
+/// Latency samples of one run.
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    /// Successful operations.
+    pub ok: u64,
+    /// Failed requests (non-2xx or transport errors).
+    pub errors: u64,
+    /// Per-request latencies, microseconds.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Samples {
+    fn merge(&mut self, other: Samples) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.latencies_us.extend(other.latencies_us);
+    }
+
+    /// The `q`-quantile latency in milliseconds.
+    pub fn quantile_ms(&mut self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        self.latencies_us.sort_unstable();
+        let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+/// One row of the results table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub scenario: &'static str,
+    pub clients: usize,
+    pub ok_per_s: f64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Row {
+    /// Markdown table line.
+    pub fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} |",
+            self.scenario,
+            self.clients,
+            self.ok_per_s,
+            self.errors,
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms
+        )
+    }
+}
+
+async fn timed(api: &Api, url: &str, body: &Value, samples: &mut Samples) -> Option<Value> {
+    let start = Instant::now();
+    let resp = api
+        .http
+        .post(url)
+        .bearer_auth(&api.token)
+        .json(body)
+        .send()
+        .await;
+    let out = match resp {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+        _ => None,
+    };
+    samples
+        .latencies_us
+        .push(start.elapsed().as_micros() as u64);
+    if out.is_none() {
+        samples.errors += 1;
+    }
+    out
+}
+
+/// `clients` clients issue tickets as fast as they can for `duration`.
+pub async fn run_create(api: &Api, queue_id: &Value, clients: usize, duration: Duration) -> Row {
+    let deadline = Instant::now() + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let api = api.clone();
+            let body = json!({"queue_id": queue_id, "channel": "kiosk"});
+            tokio::spawn(async move {
+                let url = api.t("tickets/");
+                let mut s = Samples::default();
+                while Instant::now() < deadline {
+                    if timed(&api, &url, &body, &mut s).await.is_some() {
+                        s.ok += 1;
+                    }
+                }
+                s
+            })
+        })
+        .collect();
+    finish("create", clients, duration, tasks).await
+}
+
+/// Each of `agents` calls the next ticket, starts and closes it, in a loop, for `duration`; an
+/// agent that finds the line empty issues a ticket first. One operation = call + start + close.
+pub async fn run_call_cycle(
+    agents: &[Api],
+    duration: Duration,
+    refill_queue: &Value,
+    refill: &Api,
+) -> Row {
+    let deadline = Instant::now() + duration;
+    let tasks: Vec<_> = agents
+        .iter()
+        .cloned()
+        .map(|agent| {
+            let refill = refill.clone();
+            let qid = refill_queue.clone();
+            tokio::spawn(async move {
+                let mut s = Samples::default();
+                let call = agent.t("agents/call-next/");
+                while Instant::now() < deadline {
+                    let Some(r) = timed(&agent, &call, &json!({}), &mut s).await else {
+                        continue;
+                    };
+                    let Some(id) = r["ticket"]["id"].as_str().map(str::to_owned) else {
+                        let _ = timed(
+                            &refill,
+                            &refill.t("tickets/"),
+                            &json!({"queue_id": qid}),
+                            &mut s,
+                        )
+                        .await;
+                        continue;
+                    };
+                    let start = agent.t(&format!("tickets/{id}/start_service/"));
+                    let close = agent.t(&format!("tickets/{id}/close/"));
+                    if timed(&agent, &start, &json!({}), &mut s).await.is_some()
+                        && timed(&agent, &close, &json!({}), &mut s).await.is_some()
+                    {
+                        s.ok += 1;
+                    }
+                }
+                s
+            })
+        })
+        .collect();
+    finish("call-next+start+close", agents.len(), duration, tasks).await
+}
+
+async fn finish(
+    scenario: &'static str,
+    clients: usize,
+    duration: Duration,
+    tasks: Vec<tokio::task::JoinHandle<Samples>>,
+) -> Row {
+    let mut all = Samples::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            all.merge(s);
+        }
+    }
+    Row {
+        scenario,
+        clients,
+        ok_per_s: all.ok as f64 / duration.as_secs_f64(),
+        errors: all.errors,
+        p50_ms: all.quantile_ms(0.50),
+        p90_ms: all.quantile_ms(0.90),
+        p99_ms: all.quantile_ms(0.99),
+    }
+}
+
+/// Resident memory of process `pid` in MiB (Linux).
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -98,7 +98,7 @@ async fn patch_me(
                 .await?
                 .is_none()
         {
-            return Err(ApiError::validation("counter_id: no counter with this id"));
+            return Err(ApiError::not_found("counter"));
         }
         agent.counter_id = counter;
     }
@@ -113,9 +113,7 @@ async fn patch_me(
                 .await?
                 .is_none()
             {
-                return Err(ApiError::validation(format!(
-                    "queue_ids: no queue with id {q}"
-                )));
+                return Err(ApiError::not_found("queue"));
             }
         }
         for q in agent.queue_ids.iter().chain(&queues) {

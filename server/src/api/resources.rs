@@ -376,7 +376,12 @@ async fn check_refs<R: Resource>(state: &AppState, ctx: &TenantCtx, r: &R) -> Ap
             .await?
             .is_none()
         {
-            return Err(field(name, &format!("no {} with this id", kind.as_str())));
+            // 404 like any other reference to something the tenant does not have.
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{name}: no {} with this id", kind.as_str()),
+            ));
         }
     }
     Ok(())

@@ -1,0 +1,543 @@
+//! Conformance suite of the storage interface. Every backend runs the same tests through the
+//! `conformance!` macro; a backend only supplies how to open a fresh store.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use smartqueue_core::lifecycle::Action;
+use smartqueue_core::{
+    AgentStatus, Channel, Priority, Queue, QueueAlgorithm, Role, Site, TicketStatus,
+};
+use smartqueue_server::store::{
+    Actor, IdempotencyKey, Kind, NewTicket, NewUser, RefreshOutcome, RefreshRecord, Store,
+    StoreError, TicketFilter,
+};
+use uuid::Uuid;
+
+fn user(email: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        password_hash: "x".into(),
+        first_name: "F".into(),
+        last_name: "L".into(),
+        is_superuser: false,
+    }
+}
+
+/// A tenant with one site and one queue of `algorithm`.
+async fn setup(store: &dyn Store, slug: &str, algorithm: QueueAlgorithm) -> (Uuid, Queue) {
+    let now = Utc::now();
+    let t = store.create_tenant(slug, slug, now).await.unwrap();
+    let site = Site {
+        id: Uuid::new_v4(),
+        tenant_id: t.id,
+        name: "S".into(),
+        address: String::new(),
+        latitude: None,
+        longitude: None,
+        timezone: "Europe/Paris".into(),
+        opening_hours: vec![],
+        created_at: now,
+    };
+    store
+        .put_entity(
+            t.id,
+            Kind::Site,
+            site.id,
+            serde_json::to_value(&site).unwrap(),
+            None,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    let q = Queue {
+        id: Uuid::new_v4(),
+        tenant_id: t.id,
+        site_id: site.id,
+        service_id: Uuid::new_v4(),
+        name: "Q".into(),
+        prefix: "A".into(),
+        algorithm,
+        sla_target_seconds: 600,
+        max_wait_seconds: 600,
+        max_length: None,
+        is_active: true,
+        created_at: now,
+    };
+    store
+        .put_entity(
+            t.id,
+            Kind::Queue,
+            q.id,
+            serde_json::to_value(&q).unwrap(),
+            None,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    (t.id, q)
+}
+
+fn ticket(q: &Queue, priority: Priority) -> NewTicket {
+    NewTicket {
+        queue_id: q.id,
+        priority,
+        channel: Channel::Kiosk,
+        customer_id: None,
+        customer_name: None,
+        customer_phone: None,
+    }
+}
+
+async fn agent(store: &dyn Store, tenant: Uuid, email: &str, q: &Queue) -> Uuid {
+    let now = Utc::now();
+    let m = store
+        .add_member(tenant, user(email), Role::Agent, &Actor::system(), now)
+        .await
+        .unwrap();
+    let mut a = m.agent.unwrap();
+    let before = serde_json::to_value(&a).unwrap();
+    a.queue_ids = vec![q.id];
+    store
+        .put_entity(
+            tenant,
+            Kind::Agent,
+            a.id,
+            serde_json::to_value(&a).unwrap(),
+            Some(before),
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .set_agent_status(tenant, a.id, AgentStatus::Available, &Actor::system(), now)
+        .await
+        .unwrap();
+    a.id
+}
+
+pub async fn tenants_and_users(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let t = store.create_tenant("Acme", "acme", now).await.unwrap();
+    assert!(matches!(
+        store.create_tenant("Other", "acme", now).await,
+        Err(StoreError::Conflict {
+            code: "slug_taken",
+            ..
+        })
+    ));
+    assert_eq!(
+        store.tenant_by_slug("acme").await.unwrap().unwrap().id,
+        t.id
+    );
+    assert!(store.tenant_by_slug("nope").await.unwrap().is_none());
+    let m = store
+        .add_member(
+            t.id,
+            user("Ann@Acme.test"),
+            Role::Manager,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        m.user.email, "ann@acme.test",
+        "e-mails are stored lower-case"
+    );
+    let (u, hash) = store
+        .user_credentials("ANN@acme.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((u.id, hash.as_str()), (m.user.id, "x"));
+    // A second tenant links the same user instead of creating another.
+    let t2 = store.create_tenant("Beta", "beta", now).await.unwrap();
+    let linked = store
+        .add_member(
+            t2.id,
+            user("ann@acme.test"),
+            Role::Agent,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(linked.existing_user && linked.user.id == m.user.id && linked.agent.is_some());
+    let ms = store.memberships(m.user.id).await.unwrap();
+    assert_eq!(
+        ms.iter()
+            .map(|m| (m.tenant_slug.as_str(), m.role))
+            .collect::<Vec<_>>(),
+        vec![("acme", Role::Manager), ("beta", Role::Agent)]
+    );
+    assert!(ms[1].agent_id.is_some());
+    assert!(matches!(
+        store
+            .add_member(
+                t.id,
+                user("ann@acme.test"),
+                Role::Agent,
+                &Actor::system(),
+                now
+            )
+            .await,
+        Err(StoreError::Conflict {
+            code: "already_member",
+            ..
+        })
+    ));
+}
+
+pub async fn refresh_tokens(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let u = store.create_user(user("r@x.test"), now).await.unwrap();
+    let rec = |hash: &str| RefreshRecord {
+        token_hash: hash.into(),
+        family_id: Uuid::new_v4(),
+        user_id: u.id,
+        tenant_id: None,
+        expires_at: now + Duration::days(1),
+    };
+    store.save_refresh(rec("h1")).await.unwrap();
+    assert_eq!(
+        store.rotate_refresh("h1", rec("h2"), now).await.unwrap(),
+        RefreshOutcome::Rotated {
+            user_id: u.id,
+            tenant_id: None
+        }
+    );
+    assert_eq!(
+        store.rotate_refresh("h1", rec("h3"), now).await.unwrap(),
+        RefreshOutcome::Reused
+    );
+    assert_eq!(
+        store.rotate_refresh("h2", rec("h4"), now).await.unwrap(),
+        RefreshOutcome::Invalid,
+        "family revoked"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh("unknown", rec("h5"), now)
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    let mut old = rec("h6");
+    old.expires_at = now - Duration::seconds(1);
+    store.save_refresh(old).await.unwrap();
+    assert_eq!(
+        store.rotate_refresh("h6", rec("h7"), now).await.unwrap(),
+        RefreshOutcome::Invalid,
+        "expired"
+    );
+}
+
+pub async fn entities_are_tenant_scoped(store: Arc<dyn Store>) {
+    let (a, qa) = setup(store.as_ref(), "a", QueueAlgorithm::Fifo).await;
+    let (b, _) = setup(store.as_ref(), "b", QueueAlgorithm::Fifo).await;
+    assert!(
+        store
+            .get_entity(a, Kind::Queue, qa.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get_entity(b, Kind::Queue, qa.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store
+            .delete_entity(b, Kind::Queue, qa.id, &Actor::system(), Utc::now())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let page = store.list_entities(a, Kind::Queue, 10, 0).await.unwrap();
+    assert_eq!((page.count, page.results.len()), (1, 1));
+    // A site in use by a queue cannot be deleted; the queue can, then the site.
+    assert!(matches!(
+        store
+            .delete_entity(a, Kind::Site, qa.site_id, &Actor::system(), Utc::now())
+            .await,
+        Err(StoreError::Conflict { code: "in_use", .. })
+    ));
+    store
+        .delete_entity(a, Kind::Queue, qa.id, &Actor::system(), Utc::now())
+        .await
+        .unwrap();
+    store
+        .delete_entity(a, Kind::Site, qa.site_id, &Actor::system(), Utc::now())
+        .await
+        .unwrap();
+    let audit = store.audit_logs(a, 100, 0).await.unwrap();
+    let actions: Vec<&str> = audit.results.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"queue.delete") && actions.contains(&"site.create"),
+        "{actions:?}"
+    );
+    assert!(
+        store
+            .audit_logs(b, 100, 0)
+            .await
+            .unwrap()
+            .results
+            .iter()
+            .all(|e| e.tenant_id == b)
+    );
+}
+
+pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
+    let (t, q) = setup(store.as_ref(), "t", QueueAlgorithm::Priority).await;
+    let now = Utc::now();
+    let normal = store
+        .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
+        .await
+        .unwrap();
+    let vip = store
+        .create_ticket(
+            t,
+            ticket(&q, Priority::Vip),
+            None,
+            &Actor::system(),
+            now + Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (normal.ticket.number.as_str(), vip.ticket.number.as_str()),
+        ("A001", "A002")
+    );
+    assert_eq!(
+        (normal.position, vip.position),
+        (Some(1), Some(1)),
+        "the VIP goes ahead"
+    );
+    assert_eq!(
+        store
+            .ticket(t, normal.ticket.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .position,
+        Some(2)
+    );
+    let agent1 = agent(store.as_ref(), t, "a1@t.test", &q).await;
+    let agent2 = agent(store.as_ref(), t, "a2@t.test", &q).await;
+    let c1 = store
+        .call_next(t, agent1, None, None, &Actor::system(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c1.ticket.number, "A002");
+    assert!(matches!(
+        store
+            .call_next(t, agent1, None, None, &Actor::system(), now)
+            .await,
+        Err(StoreError::Conflict {
+            code: "agent_busy",
+            ..
+        })
+    ));
+    let c2 = store
+        .call_next(t, agent2, None, None, &Actor::system(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c2.ticket.number, "A001");
+    store
+        .ticket_action(
+            t,
+            c1.ticket.id,
+            Action::StartService,
+            None,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    let closed = store
+        .ticket_action(
+            t,
+            c1.ticket.id,
+            Action::Close,
+            None,
+            &Actor::system(),
+            now + Duration::seconds(90),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed.ticket.status, TicketStatus::Closed);
+    assert_eq!(
+        store.recent_service_times(t, q.id, 10).await.unwrap(),
+        vec![90.0]
+    );
+    assert!(
+        store
+            .call_next(t, agent1, None, None, &Actor::system(), now)
+            .await
+            .unwrap()
+            .is_none(),
+        "line empty"
+    );
+    let counts = store
+        .queue_counts(t, q.id, closed.ticket.business_day, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            counts.waiting,
+            counts.active,
+            counts.served_today,
+            counts.active_agents
+        ),
+        (0, 1, 1, 2)
+    );
+    let list = store
+        .list_tickets(
+            t,
+            TicketFilter {
+                status: Some(TicketStatus::Closed),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.count, 1);
+}
+
+pub async fn idempotent_writes(store: Arc<dyn Store>) {
+    let (t, q) = setup(store.as_ref(), "t", QueueAlgorithm::Fifo).await;
+    let key = |fp: &str| {
+        Some(IdempotencyKey {
+            actor: "kiosk-1".into(),
+            key: "k1".into(),
+            fingerprint: fp.into(),
+        })
+    };
+    let now = Utc::now();
+    let first = store
+        .create_ticket(
+            t,
+            ticket(&q, Priority::Normal),
+            key("f"),
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    let again = store
+        .create_ticket(
+            t,
+            ticket(&q, Priority::Normal),
+            key("f"),
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert!(matches!(
+        store
+            .create_ticket(
+                t,
+                ticket(&q, Priority::Normal),
+                key("other"),
+                &Actor::system(),
+                now
+            )
+            .await,
+        Err(StoreError::Conflict {
+            code: "idempotency_key_reused",
+            ..
+        })
+    ));
+    let n = store
+        .list_tickets(
+            t,
+            TicketFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .count;
+    assert_eq!(n, 1);
+}
+
+pub async fn failed_writes_leave_nothing_behind(store: Arc<dyn Store>) {
+    let (t, q) = setup(store.as_ref(), "t", QueueAlgorithm::Fifo).await;
+    let now = Utc::now();
+    let mut missing = ticket(&q, Priority::Normal);
+    missing.customer_id = Some(Uuid::new_v4());
+    assert!(matches!(
+        store
+            .create_ticket(t, missing, None, &Actor::system(), now)
+            .await,
+        Err(StoreError::NotFound("customer"))
+    ));
+    // The failed create did not consume a number.
+    let ok = store
+        .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
+        .await
+        .unwrap();
+    assert_eq!(ok.ticket.number, "A001");
+    let bad = store
+        .ticket_action(t, ok.ticket.id, Action::Close, None, &Actor::system(), now)
+        .await;
+    assert!(matches!(bad, Err(StoreError::Transition(_))));
+    assert_eq!(
+        store
+            .ticket(t, ok.ticket.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ticket
+            .status,
+        TicketStatus::Waiting
+    );
+    let _ = json!(null);
+}
+
+/// Generates one `#[tokio::test]` per conformance case for a backend.
+macro_rules! conformance {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use super::*;
+            async fn open() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+                $open
+            }
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test]
+                    async fn $name() {
+                        let (store, _guard) = open().await;
+                        super::$name(store).await;
+                    }
+                };
+            }
+            case!(tenants_and_users);
+            case!(refresh_tokens);
+            case!(entities_are_tenant_scoped);
+            case!(numbering_positions_and_calls);
+            case!(idempotent_writes);
+            case!(failed_writes_leave_nothing_behind);
+        }
+    };
+}
+
+conformance!(sqlite, {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(smartqueue_server::SqliteStore::open(dir.path().join("c.db")).unwrap());
+    (store, Some(dir))
+});
