@@ -6,7 +6,7 @@ use std::hint::black_box;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use smartqueue_core::eta::{ServiceTimeModel, estimate_line};
-use smartqueue_core::selection::{QueueCandidates, QueuePolicy, select_next};
+use smartqueue_core::selection::{QueueCandidates, QueuePolicy, WaitingIndex, select_next};
 use smartqueue_core::{Priority, QueueAlgorithm, Ticket};
 use uuid::Uuid;
 
@@ -61,8 +61,24 @@ fn bench_select(c: &mut Criterion) {
             tickets: ts,
         })
         .collect();
-    c.bench_function("select_next/100k_tickets_20_queues", |b| {
+    c.bench_function("select_next/scan_100k_tickets_20_queues", |b| {
         b.iter(|| black_box(select_next(black_box(&candidates))).map(|t| t.sequence))
+    });
+    let mut index = WaitingIndex::new();
+    for p in &policies {
+        index.set_policy(*p);
+    }
+    for t in per_queue.iter().flatten() {
+        index.upsert(t);
+    }
+    let served: Vec<Uuid> = policies.iter().map(|p| p.queue_id).collect();
+    c.bench_function("select_next/index_100k_tickets_20_queues", |b| {
+        b.iter(|| black_box(index.next(black_box(&served))))
+    });
+    // Keeping the index current costs one remove + insert per ticket change.
+    let sample = per_queue[3][17].clone();
+    c.bench_function("select_next/index_update_one_ticket", |b| {
+        b.iter(|| index.upsert(black_box(&sample)))
     });
 }
 

@@ -274,3 +274,37 @@ fn front_lane_transfers_come_first_then_ties_break_by_sequence() {
     .collect();
     assert_eq!(order, vec![9, 1, 2]);
 }
+
+proptest! {
+    /// The incremental index always names the same ticket as a full scan.
+    #[test]
+    fn waiting_index_agrees_with_select_next(
+        algos in prop::collection::vec(algorithm_strategy(), 1..4),
+        ops in prop::collection::vec((0usize..4, priority_strategy(), 0i64..3600, status_strategy()), 1..80),
+    ) {
+        use smartqueue_core::selection::WaitingIndex;
+        let policies: Vec<QueuePolicy> = algos.iter().map(|&a| policy(a, 300, 900)).collect();
+        let mut index = WaitingIndex::new();
+        for p in &policies {
+            index.set_policy(*p);
+        }
+        let mut tickets: Vec<Ticket> = Vec::new();
+        for (i, (q, prio, secs, status)) in ops.into_iter().enumerate() {
+            let p = &policies[q % policies.len()];
+            if i % 3 == 2 && !tickets.is_empty() {
+                // Change an existing ticket's status instead of adding one.
+                let k = secs as usize % tickets.len();
+                tickets[k].status = status;
+                index.upsert(&tickets[k]);
+            } else {
+                let t = ticket(p, i as u32 + 1, t0() + Duration::seconds(secs), prio);
+                index.upsert(&t);
+                tickets.push(t);
+            }
+            let per_queue: Vec<Vec<Ticket>> = policies.iter().map(|p| tickets.iter().filter(|t| t.queue_id == p.queue_id).cloned().collect()).collect();
+            let candidates: Vec<QueueCandidates<'_>> = policies.iter().zip(&per_queue).map(|(p, ts)| QueueCandidates { policy: *p, tickets: ts }).collect();
+            let ids: Vec<uuid::Uuid> = policies.iter().map(|p| p.queue_id).collect();
+            prop_assert_eq!(index.next(&ids), select_next(&candidates).map(|t| t.id));
+        }
+    }
+}
