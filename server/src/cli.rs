@@ -73,11 +73,19 @@ fn print_logins(url: &str, logins: &[crate::demo::DemoLogin]) {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // Structured logs: JSON lines when SMARTQUEUE_LOG_FORMAT=json (for log shippers), readable
+    // text otherwise. Each request's span carries its method, route and request id.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if std::env::var("SMARTQUEUE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let cli = Cli::parse();
     let path = match path_from_url(&cli.database) {
         Ok(p) => p,

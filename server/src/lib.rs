@@ -16,6 +16,7 @@ pub mod error;
 pub mod ratelimit;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub async fn app(store: Arc<dyn Store>, config: Config) -> Result<Router, store:
         Ok(s) if s.len() >= 32 => s.into_bytes(),
         _ => store.signing_secret().await?,
     };
+    telemetry::init();
     Ok(api::router(AppState::new(store, &secret, config)))
 }
 

@@ -46,3 +46,30 @@ async fn core_client_signs_in_against_the_real_server() {
         .unwrap_err();
     assert_eq!(err.code(), "invalid_credentials");
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_in_prometheus_format() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    admin
+        .post(
+            &admin.t("tickets/"),
+            &serde_json::json!({"queue_id": q["id"]}),
+        )
+        .await
+        .expect(201);
+    let text = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("smartqueue_http_requests_total"), "{text}");
+    assert!(
+        text.contains("route=\"/api/v1/tenants/{tenant_slug}/tickets/\""),
+        "routes are labelled by template, not by id"
+    );
+    assert!(text.contains("smartqueue_tickets_created_total"));
+    assert!(text.contains("smartqueue_http_request_duration_seconds_bucket"));
+}

@@ -935,6 +935,7 @@ impl Store for SqliteStore {
             let pos = position(conn, &t, &policy)?;
             let data = ticket_event_data(&t, pos);
             emit(conn, tenant_id, "ticket.created", &data, now)?;
+            metrics::counter!("smartqueue_tickets_created_total").increment(1);
             audit(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, None, Some(data), now)?;
             let out = PlacedTicket { ticket: t, position: pos };
             idem_save(conn, tenant_id, &idem, &out, now)?;
@@ -1039,6 +1040,7 @@ impl Store for SqliteStore {
             let pos = position(conn, &t, &policy)?;
             let data = ticket_event_data(&t, pos);
             emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
+            metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, &format!("ticket.{}", kind.as_str()), "ticket", t.id, Some(ticket_event_data(&before, None)), Some(data), now)?;
             let out = PlacedTicket { ticket: t, position: pos };
             idem_save(conn, tenant_id, &idem, &out, now)?;
@@ -1105,6 +1107,7 @@ impl Store for SqliteStore {
             put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
             let data = ticket_event_data(&t, None);
             emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
+            metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_event_data(&chosen, None)), Some(data), now)?;
             let out = Some(PlacedTicket { ticket: t, position: None });
             idem_save(conn, tenant_id, &idem, &out, now)?;
