@@ -63,8 +63,9 @@ pub struct UnknownValue {
 
 /// An organisation sharing the deployment. Everything else belongs to exactly one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
-    pub id: Id,
+    pub id: Uuid,
     pub name: String,
     /// URL-safe unique name used in every tenant-scoped path (`/tenants/{tenant_slug}/…`).
     pub slug: String,
@@ -75,8 +76,9 @@ pub struct Tenant {
 /// A person who can sign in. Users are global; their access to a tenant is a
 /// [`TenantMembership`]. The password hash never leaves the server and is not part of this type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
-    pub id: Id,
+    pub id: Uuid,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -88,6 +90,7 @@ pub struct User {
 
 /// A tenant-level role. The platform super-admin is a flag on [`User`], not a tenant role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -99,6 +102,7 @@ string_enum!(Role { Admin => "admin", Manager => "manager", Agent => "agent" });
 
 /// A permission checked by the server on every route. Serialized as `verb:object`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     #[serde(rename = "read:queue")]
     ReadQueue,
@@ -188,16 +192,18 @@ impl Role {
 
 /// A user's access to one tenant, with the role that fixes their scopes there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantMembership {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub user_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
 
 /// What an agent is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Ready to call the next ticket.
@@ -218,16 +224,17 @@ string_enum!(AgentStatus {
 
 /// The agent side of a membership with role `agent`: where they sit and what they serve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentProfile {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub user_id: Id,
-    pub counter_id: Option<Id>,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub counter_id: Option<Uuid>,
     pub status: AgentStatus,
     /// Queues this agent calls from (call-next without `queue_id` uses all of them).
-    pub queue_ids: Vec<Id>,
+    pub queue_ids: Vec<Uuid>,
     /// The ticket the agent holds (called, in service or paused), if any.
-    pub current_ticket_id: Option<Id>,
+    pub current_ticket_id: Option<Uuid>,
     pub status_changed_at: DateTime<Utc>,
 }
 
@@ -237,6 +244,7 @@ pub struct AgentProfile {
 
 /// Opening hours of a site for one weekday (0 = Monday … 6 = Sunday), local time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpeningHours {
     pub weekday: u8,
     pub opens: NaiveTime,
@@ -245,9 +253,10 @@ pub struct OpeningHours {
 
 /// A physical branch. Its `timezone` (IANA name) fixes business days and displayed times.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Site {
-    pub id: Id,
-    pub tenant_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
     pub name: String,
     pub address: String,
     pub latitude: Option<f64>,
@@ -260,9 +269,10 @@ pub struct Site {
 
 /// Something a customer comes for (accounts, parcels, consultations…).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Service {
-    pub id: Id,
-    pub tenant_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
     pub name: String,
     pub description: String,
     /// Service time assumed for ETA until enough history exists.
@@ -273,6 +283,7 @@ pub struct Service {
 
 /// How a queue orders its waiting tickets (see [`crate::selection`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum QueueAlgorithm {
     /// First come, first served.
@@ -288,11 +299,12 @@ string_enum!(QueueAlgorithm { Fifo => "fifo", Priority => "priority", Sla => "sl
 
 /// A waiting line at a site for a service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Queue {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub site_id: Id,
-    pub service_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub site_id: Uuid,
+    pub service_id: Uuid,
     pub name: String,
     /// Ticket number prefix, e.g. `A` → `A042`.
     pub prefix: String,
@@ -310,10 +322,11 @@ pub struct Queue {
 
 /// A desk or window where an agent serves customers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counter {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub site_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub site_id: Uuid,
     /// Shown and announced on displays ("guichet 3").
     pub name: String,
     pub is_active: bool,
@@ -326,6 +339,7 @@ pub struct Counter {
 
 /// How a customer wants to be told about their turn.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPreferences {
     pub sms: bool,
     pub email: bool,
@@ -335,9 +349,10 @@ pub struct NotificationPreferences {
 
 /// A person who takes tickets and books appointments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
-    pub id: Id,
-    pub tenant_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
     pub name: String,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -349,6 +364,7 @@ pub struct Customer {
 
 /// Lifecycle status of a ticket (design §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     Waiting,
@@ -392,6 +408,7 @@ impl TicketStatus {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     #[default]
@@ -420,6 +437,7 @@ impl Priority {
 
 /// Where a ticket was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Kiosk,
@@ -439,6 +457,7 @@ string_enum!(Channel {
 
 /// Where a transferred ticket is placed in its target queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Placement {
     /// Ahead of every normally queued ticket (e.g. sent on to a specialist mid-service).
@@ -457,6 +476,7 @@ string_enum!(Placement { Front => "front", End => "end", ByArrival => "by_arriva
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Lane {
     Front,
@@ -466,23 +486,25 @@ pub enum Lane {
 
 /// One hop of a transfer, kept on the ticket for its history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferHop {
-    pub from_queue_id: Id,
-    pub to_queue_id: Id,
+    pub from_queue_id: Uuid,
+    pub to_queue_id: Uuid,
     pub from_status: TicketStatus,
     pub placement: Placement,
     pub reason: Option<String>,
-    pub by_agent_id: Option<Id>,
+    pub by_agent_id: Option<Uuid>,
     pub at: DateTime<Utc>,
 }
 
 /// A customer's place in a queue. A transfer keeps the same ticket (id, number, tracking token)
 /// and moves it to another queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub queue_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub queue_id: Uuid,
     /// Displayed number, e.g. `A042` (see [`crate::numbering`]).
     pub number: String,
     /// The `n` of the number within its queue's business day.
@@ -492,13 +514,13 @@ pub struct Ticket {
     pub status: TicketStatus,
     pub priority: Priority,
     pub channel: Channel,
-    pub customer_id: Option<Id>,
+    pub customer_id: Option<Uuid>,
     pub customer_name: Option<String>,
     pub customer_phone: Option<String>,
     /// Secret token of the public tracking link; unguessable and distinct from `id`.
     pub tracking_token: String,
-    pub agent_id: Option<Id>,
-    pub counter_id: Option<Id>,
+    pub agent_id: Option<Uuid>,
+    pub counter_id: Option<Uuid>,
     /// When the customer first took the ticket (never changes, even across transfers).
     pub arrived_at: DateTime<Utc>,
     /// When the ticket entered its current queue's order (see [`Placement`]).
@@ -576,6 +598,7 @@ impl Ticket {
 
 /// Status of a booked appointment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentStatus {
     Booked,
@@ -595,16 +618,17 @@ string_enum!(AppointmentStatus {
 
 /// A booked slot; checking in issues a ticket with [`Channel::Appointment`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Appointment {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub site_id: Id,
-    pub service_id: Id,
-    pub customer_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub site_id: Uuid,
+    pub service_id: Uuid,
+    pub customer_id: Uuid,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub status: AppointmentStatus,
-    pub ticket_id: Option<Id>,
+    pub ticket_id: Option<Uuid>,
     pub notes: String,
     pub created_at: DateTime<Utc>,
 }
@@ -615,6 +639,7 @@ pub struct Appointment {
 
 /// Delivery channel of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationChannel {
     Sms,
@@ -632,6 +657,7 @@ string_enum!(NotificationChannel {
 
 /// What triggers a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationEvent {
     TicketCreated,
@@ -653,9 +679,10 @@ string_enum!(NotificationEvent {
 
 /// A message template with `{{variable}}` placeholders (e.g. `{{ticket_number}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationTemplate {
-    pub id: Id,
-    pub tenant_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
     pub event: NotificationEvent,
     pub channel: NotificationChannel,
     pub language: String,
@@ -667,6 +694,7 @@ pub struct NotificationTemplate {
 
 /// Delivery status in the notification outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationStatus {
     Pending,
@@ -684,11 +712,12 @@ string_enum!(NotificationStatus {
 
 /// One message in the persistent notification outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub ticket_id: Option<Id>,
-    pub customer_id: Option<Id>,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub ticket_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
     pub channel: NotificationChannel,
     pub recipient: String,
     pub subject: Option<String>,
@@ -703,11 +732,12 @@ pub struct Notification {
 
 /// A customer's rating after service: CSAT 1–5 and/or NPS 0–10.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Feedback {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub ticket_id: Id,
-    pub customer_id: Option<Id>,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub ticket_id: Uuid,
+    pub customer_id: Option<Uuid>,
     pub csat: Option<u8>,
     pub nps: Option<u8>,
     pub comment: String,
@@ -743,12 +773,13 @@ impl Feedback {
 
 /// A waiting-room screen, paired with a code and then authenticated by a device token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Display {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub site_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub site_id: Uuid,
     pub name: String,
-    pub queue_ids: Vec<Id>,
+    pub queue_ids: Vec<Uuid>,
     pub language: String,
     /// `landscape` or `portrait`.
     pub layout: String,
@@ -761,12 +792,13 @@ pub struct Display {
 
 /// A ticket machine at the door.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Kiosk {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub site_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub site_id: Uuid,
     pub name: String,
-    pub queue_ids: Vec<Id>,
+    pub queue_ids: Vec<Uuid>,
     pub language: String,
     /// ESC/POS printer: `tcp://host:9100` or a device path.
     pub printer: Option<String>,
@@ -781,6 +813,7 @@ pub struct Kiosk {
 
 /// Billing period of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BillingInterval {
     Month,
@@ -791,8 +824,9 @@ string_enum!(BillingInterval { Month => "month", Year => "year" });
 
 /// A plan the platform sells; quotas are enforced by the server (None = unlimited).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubscriptionPlan {
-    pub id: Id,
+    pub id: Uuid,
     pub code: String,
     pub name: String,
     pub price_cents: i64,
@@ -808,6 +842,7 @@ pub struct SubscriptionPlan {
 
 /// State of a tenant's subscription (dunning moves `past_due` to `suspended`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     Trialing,
@@ -827,10 +862,11 @@ string_enum!(SubscriptionStatus {
 
 /// A tenant's subscription to a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Subscription {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub plan_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub plan_id: Uuid,
     pub status: SubscriptionStatus,
     pub current_period_start: DateTime<Utc>,
     pub current_period_end: DateTime<Utc>,
@@ -841,6 +877,7 @@ pub struct Subscription {
 
 /// Status of an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     Draft,
@@ -860,6 +897,7 @@ string_enum!(InvoiceStatus {
 
 /// One line of an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceLine {
     pub description: String,
     pub quantity: u32,
@@ -868,10 +906,11 @@ pub struct InvoiceLine {
 
 /// A bill for one subscription period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invoice {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub subscription_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub subscription_id: Uuid,
     pub number: String,
     pub amount_cents: i64,
     pub currency: String,
@@ -884,6 +923,7 @@ pub struct Invoice {
 
 /// Status of a payment attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -901,10 +941,11 @@ string_enum!(PaymentStatus {
 
 /// One attempt to collect an invoice through the payment provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
-    pub id: Id,
-    pub tenant_id: Id,
-    pub invoice_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub invoice_id: Uuid,
     pub amount_cents: i64,
     pub currency: String,
     pub status: PaymentStatus,
@@ -919,18 +960,21 @@ pub struct Payment {
 
 /// Who, what, when, before/after of one state change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLog {
-    pub id: Id,
-    pub tenant_id: Id,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
     /// The signed-in user, or None for devices, public requests and scheduled jobs.
-    pub actor_user_id: Option<Id>,
+    pub actor_user_id: Option<Uuid>,
     /// `user`, `device`, `public` or `system`.
     pub actor_kind: String,
     /// e.g. `ticket.call`, `queue.update`.
     pub action: String,
     pub entity_type: String,
-    pub entity_id: Id,
+    pub entity_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub before: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub after: Option<serde_json::Value>,
     pub request_id: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -99,6 +99,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     pub eta: Arc<EtaCache>,
     pub rate: Arc<crate::ratelimit::RateLimiter>,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: Arc<String>,
 }
 
 impl AppState {
@@ -117,6 +119,7 @@ impl AppState {
             )),
             config: Arc::new(config),
             eta: Arc::new(EtaCache::default()),
+            openapi_json: Arc::new(crate::api::openapi().to_pretty_json().unwrap_or_default()),
         }
     }
 }

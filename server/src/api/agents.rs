@@ -1,18 +1,25 @@
 //! `agents/`: profiles, `me/`, `call-next/`, `set-status/`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::http::Method;
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use smartqueue_core::{AgentProfile, AgentStatus, Id, Scope};
+use utoipa::ToSchema;
+use utoipa::openapi::ComponentsBuilder;
 
+use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId, idempotency_key};
 use super::page;
-use super::tickets::present;
+use super::tickets::{TicketOut, present};
 use crate::auth::TenantCtx;
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::Kind;
@@ -60,15 +67,16 @@ async fn me(State(state): State<AppState>, ctx: TenantCtx) -> ApiResult<ApiJson<
     Ok(ApiJson(load(&state, &ctx, my_agent_id(&ctx)?).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MePatch {
     /// Counter the agent sits at (null to leave it).
     #[serde(default, with = "double_option")]
-    counter_id: Option<Option<Id>>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    counter_id: Option<Option<uuid::Uuid>>,
     /// Queues the agent serves.
     #[serde(default)]
-    queue_ids: Option<Vec<Id>>,
+    queue_ids: Option<Vec<uuid::Uuid>>,
 }
 
 /// Distinguishes an absent field (no change) from `null` (clear it).
@@ -138,12 +146,19 @@ async fn patch_me(
     Ok(ApiJson(agent))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CallNextIn {
     /// Call from this queue only (default: every queue the agent serves).
     #[serde(default)]
-    queue_id: Option<Id>,
+    queue_id: Option<uuid::Uuid>,
+}
+
+/// Answer of call-next: the called ticket, or null with a sentence when the line is empty.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallNextOut {
+    pub ticket: Option<TicketOut>,
+    pub detail: Option<String>,
 }
 
 async fn call_next(
@@ -152,7 +167,7 @@ async fn call_next(
     RequestId(rid): RequestId,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> ApiResult<ApiJson<Value>> {
+) -> ApiResult<ApiJson<CallNextOut>> {
     ctx.require(Scope::WriteTicket)?;
     let agent_id = my_agent_id(&ctx)?;
     let input: CallNextIn = if body.iter().all(u8::is_ascii_whitespace) {
@@ -181,16 +196,18 @@ async fn call_next(
         )
         .await?;
     match called {
-        Some(p) => Ok(ApiJson(
-            json!({ "ticket": present(&state, p).await?, "detail": null }),
-        )),
-        None => Ok(ApiJson(
-            json!({ "ticket": null, "detail": "no ticket is waiting in your queues" }),
-        )),
+        Some(p) => Ok(ApiJson(CallNextOut {
+            ticket: Some(present(&state, p).await?),
+            detail: None,
+        })),
+        None => Ok(ApiJson(CallNextOut {
+            ticket: None,
+            detail: Some("no ticket is waiting in your queues".into()),
+        })),
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusIn {
     status: AgentStatus,
@@ -219,12 +236,56 @@ async fn set_status(
 }
 
 /// Agent routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> ApiRouter {
     let base = "/api/v1/tenants/{tenant_slug}/agents";
-    Router::new()
-        .route(&format!("{base}/"), get(list))
-        .route(&format!("{base}/me/"), get(me).patch(patch_me))
-        .route(&format!("{base}/call-next/"), post(call_next))
-        .route(&format!("{base}/set-status/"), post(set_status))
-        .route(&format!("{base}/{{id}}/"), get(retrieve))
+    ApiRouter::new()
+        .route(
+            &format!("{base}/"),
+            get(list),
+            vec![op(GET, "List agents").returns(200, "Page")],
+        )
+        .route(
+            &format!("{base}/me/"),
+            get(me).patch(patch_me),
+            vec![
+                op(GET, "My agent profile").returns(200, "AgentProfile"),
+                op(PATCH, "Choose my counter and the queues I serve")
+                    .body("MePatch")
+                    .returns(200, "AgentProfile"),
+            ],
+        )
+        .route(
+            &format!("{base}/call-next/"),
+            post(call_next),
+            vec![
+                op(
+                    POST,
+                    "Call the next ticket of my queues (Idempotency-Key accepted)",
+                )
+                .body("CallNextIn")
+                .returns(200, "CallNextOut"),
+            ],
+        )
+        .route(
+            &format!("{base}/set-status/"),
+            post(set_status),
+            vec![
+                op(POST, "Set my status: available, break or offline")
+                    .body("StatusIn")
+                    .returns(200, "AgentProfile"),
+            ],
+        )
+        .route(
+            &format!("{base}/{{id}}/"),
+            get(retrieve),
+            vec![op(GET, "An agent").returns(200, "AgentProfile")],
+        )
+}
+
+/// Component schemas of this module.
+pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
+    c.schema_from::<MePatch>()
+        .schema_from::<CallNextIn>()
+        .schema_from::<CallNextOut>()
+        .schema_from::<StatusIn>()
 }

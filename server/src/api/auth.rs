@@ -1,21 +1,25 @@
 //! `/api/v1/auth/jwt/{token,refresh,me}/`.
 
-use axum::Router;
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa::openapi::ComponentsBuilder;
 use uuid::Uuid;
 
+use super::doc::{ApiRouter, op};
 use super::extract::ApiJson;
 use crate::auth::{self, AuthUser, ClientIp, REFRESH_TTL};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{MembershipInfo, RefreshOutcome, RefreshRecord};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenIn {
     email: String,
@@ -25,7 +29,7 @@ struct TokenIn {
     tenant: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshIn {
     refresh: String,
@@ -212,9 +216,70 @@ async fn me(
 }
 
 /// Auth routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/jwt/token/", post(token))
-        .route("/api/v1/auth/jwt/refresh/", post(refresh))
-        .route("/api/v1/auth/jwt/me/", get(me))
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route(
+            "/api/v1/auth/jwt/token/",
+            post(token),
+            vec![
+                op(Method::POST, "Sign in: access (15 min) and refresh tokens")
+                    .public()
+                    .body("TokenIn")
+                    .returns(200, "TokenOut"),
+            ],
+        )
+        .route(
+            "/api/v1/auth/jwt/refresh/",
+            post(refresh),
+            vec![
+                op(
+                    Method::POST,
+                    "Rotate the refresh token; reusing a rotated one signs the session out",
+                )
+                .public()
+                .body("RefreshIn")
+                .returns(200, "TokenOut"),
+            ],
+        )
+        .route(
+            "/api/v1/auth/jwt/me/",
+            get(me),
+            vec![
+                op(
+                    Method::GET,
+                    "The signed-in user, current tenant, role and scopes",
+                )
+                .returns(200, "MeOut"),
+            ],
+        )
+}
+
+/// Sign-in answer (documentation schema of what [`token`] and [`refresh`] return).
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    pub access: String,
+    pub refresh: String,
+    pub user: smartqueue_core::User,
+    pub memberships: Vec<MembershipInfo>,
+    /// Slug of the current tenant.
+    pub tenant: Option<String>,
+}
+
+/// `me/` answer.
+#[derive(Serialize, ToSchema)]
+pub struct MeOut {
+    pub user: smartqueue_core::User,
+    pub tenant: Option<String>,
+    pub role: Option<smartqueue_core::Role>,
+    pub scopes: Vec<smartqueue_core::Scope>,
+    pub memberships: Vec<MembershipInfo>,
+}
+
+/// Component schemas of this module.
+pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
+    c.schema_from::<TokenIn>()
+        .schema_from::<RefreshIn>()
+        .schema_from::<TokenOut>()
+        .schema_from::<MeOut>()
+        .schema_from::<MembershipInfo>()
 }

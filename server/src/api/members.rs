@@ -1,20 +1,23 @@
 //! `members/`: who belongs to the tenant, with which role.
 
-use axum::Router;
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::Utc;
 use serde::Deserialize;
 use smartqueue_core::{Role, Scope};
+use utoipa::ToSchema;
+use utoipa::openapi::ComponentsBuilder;
 
+use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, RequestId};
 use crate::auth::{self, TenantCtx};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Member, NewUser};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MemberIn {
     email: String,
@@ -81,9 +84,28 @@ async fn create(
 }
 
 /// Member routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
+pub fn routes() -> ApiRouter {
+    ApiRouter::new().route(
         "/api/v1/tenants/{tenant_slug}/members/",
         get(list).post(create),
+        vec![
+            op(Method::GET, "List members with their roles").returns(200, "MemberList"),
+            op(
+                Method::POST,
+                "Add a member (creates the user, or links an existing e-mail)",
+            )
+            .body("MemberIn")
+            .returns(201, "Member"),
+        ],
+    )
+}
+
+/// Component schemas of this module.
+pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
+    c.schema_from::<MemberIn>().schema_from::<Member>().schema(
+        "MemberList",
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name("Member"))
+            .build(),
     )
 }

@@ -1,7 +1,7 @@
 //! Health, audit log and queue statistics.
 
-use axum::Router;
 use axum::extract::State;
+use axum::http::Method;
 use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -10,6 +10,7 @@ use smartqueue_core::numbering::{business_day, parse_timezone};
 use smartqueue_core::staffing::agents_needed;
 use smartqueue_core::{Id, Queue, Scope, Site};
 
+use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging};
 use super::page;
 use crate::auth::TenantCtx;
@@ -119,12 +120,37 @@ pub fn day_start(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> chrono::DateTime<
 }
 
 /// Health, audit and stats routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/health/", get(health))
-        .route("/api/v1/tenants/{tenant_slug}/audit-logs/", get(audit_logs))
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route(
+            "/api/v1/health/",
+            get(health),
+            vec![
+                op(Method::GET, "Liveness and version")
+                    .public()
+                    .returns(200, "Health"),
+            ],
+        )
+        .route(
+            "/api/v1/tenants/{tenant_slug}/audit-logs/",
+            get(audit_logs),
+            vec![
+                op(
+                    Method::GET,
+                    "Audit log, newest first: who, what, when, before/after",
+                )
+                .returns(200, "Page"),
+            ],
+        )
         .route(
             "/api/v1/tenants/{tenant_slug}/queues/{id}/stats/",
             get(queue_stats),
+            vec![
+                op(
+                    Method::GET,
+                    "Live figures of a queue: waiting, longest wait vs SLA, ETA, staffing advice",
+                )
+                .returns(200, "QueueStats"),
+            ],
         )
 }

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod doc;
 pub mod extract;
 pub mod members;
 pub mod misc;
@@ -102,18 +103,88 @@ async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// The whole router over `state`.
-pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    let body_limit = state.config.max_body_bytes;
-    Router::new()
+/// Everything the API serves, with its documentation.
+pub fn api_routes() -> doc::ApiRouter {
+    doc::ApiRouter::new()
         .merge(misc::routes())
         .merge(auth::routes())
         .merge(resources::all())
         .merge(members::routes())
         .merge(agents::routes())
         .merge(tickets::routes())
-        .route("/metrics", axum::routing::get(crate::telemetry::render))
+}
+
+/// The `{code, detail}` error body (documentation schema of [`ApiError`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `not_found`, `agent_busy`, `invalid_transition`.
+    pub code: String,
+    /// A sentence for people.
+    pub detail: String,
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use smartqueue_core as c;
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let (_, docs) = api_routes().into_parts();
+    let free = |desc: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(desc))
+            .build()
+    };
+    let mut comps = utoipa::openapi::ComponentsBuilder::new()
+        .schema_from::<ErrorBody>()
+        .schema_from::<c::Ticket>()
+        .schema_from::<c::TicketStatus>()
+        .schema_from::<c::Priority>()
+        .schema_from::<c::Channel>()
+        .schema_from::<c::Lane>()
+        .schema_from::<c::Placement>()
+        .schema_from::<c::TransferHop>()
+        .schema_from::<c::QueueAlgorithm>()
+        .schema_from::<c::AgentProfile>()
+        .schema_from::<c::AgentStatus>()
+        .schema_from::<c::User>()
+        .schema_from::<c::TenantMembership>()
+        .schema_from::<c::Role>()
+        .schema_from::<c::Scope>()
+        .schema_from::<c::OpeningHours>()
+        .schema_from::<c::NotificationPreferences>()
+        .schema_from::<c::AuditLog>()
+        .schema("Page", free("A page of results: {count, next_offset, previous_offset, results: [...]}"))
+        .schema("Patch", free("The fields to change (any subset of the resource's fields except id, tenant_id, created_at)"))
+        .schema("QueueStats", free("waiting, active, served_today, no_show_today, cancelled_today, longest_wait_seconds, sla_target_seconds, sla_breached, active_agents, average_service_seconds, eta_next_seconds, eta_next_p90_seconds, staffing"))
+        .schema("Health", free("{status: \"ok\", version}"));
+    comps = resources::schemas(comps);
+    comps = auth::schemas(comps);
+    comps = members::schemas(comps);
+    comps = agents::schemas(comps);
+    comps = tickets::schemas(comps);
+    doc::openapi(&docs, comps)
+}
+
+async fn schema_json(State(state): State<AppState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        state.openapi_json.as_ref().clone(),
+    )
+        .into_response()
+}
+
+async fn docs_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(doc::DOCS_HTML)
+}
+
+/// The whole router over `state`.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.config.max_body_bytes;
+    let (api, _) = api_routes().into_parts();
+    api.route("/metrics", axum::routing::get(crate::telemetry::render))
+        .route("/api/schema/", axum::routing::get(schema_json))
+        .route("/api/docs/", axum::routing::get(docs_page))
         .fallback(not_found)
         .route_layer(middleware::from_fn(crate::telemetry::track))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))

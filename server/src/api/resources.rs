@@ -1,8 +1,8 @@
 //! Tenant configuration resources (sites, services, queues, counters, customers): one generic
 //! set of list / create / retrieve / update / delete handlers over the [`Resource`] trait.
 
-use axum::Router;
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -14,8 +14,11 @@ use smartqueue_core::{
     Counter, Customer, Id, NotificationPreferences, OpeningHours, Queue, QueueAlgorithm, Scope,
     Service, Site,
 };
+use utoipa::ToSchema;
+use utoipa::openapi::ComponentsBuilder;
 use uuid::Uuid;
 
+use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId};
 use super::page;
 use crate::auth::TenantCtx;
@@ -26,6 +29,9 @@ use crate::store::Kind;
 /// A tenant-owned configuration entity served by the generic handlers.
 pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: Kind;
+    /// OpenAPI component names of the entity and of its create body.
+    const SCHEMA: &'static str;
+    const INPUT_SCHEMA: &'static str;
     const READ: Scope;
     const WRITE: Scope;
     /// Body of a create request.
@@ -65,7 +71,7 @@ fn default_language() -> String {
 
 // --- Site ----------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SiteIn {
     name: String,
@@ -87,6 +93,8 @@ fn default_tz() -> String {
 
 impl Resource for Site {
     const KIND: Kind = Kind::Site;
+    const SCHEMA: &'static str = "Site";
+    const INPUT_SCHEMA: &'static str = "SiteIn";
     const READ: Scope = Scope::ReadQueue;
     const WRITE: Scope = Scope::ManageSettings;
     type Create = SiteIn;
@@ -134,7 +142,7 @@ impl Resource for Site {
 
 // --- Service -------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceIn {
     name: String,
@@ -152,6 +160,8 @@ fn default_service_seconds() -> u32 {
 
 impl Resource for Service {
     const KIND: Kind = Kind::Service;
+    const SCHEMA: &'static str = "Service";
+    const INPUT_SCHEMA: &'static str = "ServiceIn";
     const READ: Scope = Scope::ReadQueue;
     const WRITE: Scope = Scope::ManageQueue;
     type Create = ServiceIn;
@@ -182,11 +192,11 @@ impl Resource for Service {
 
 // --- Queue ---------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueIn {
-    site_id: Id,
-    service_id: Id,
+    site_id: uuid::Uuid,
+    service_id: uuid::Uuid,
     name: String,
     prefix: String,
     #[serde(default = "default_algorithm")]
@@ -213,6 +223,8 @@ fn default_max_wait() -> u32 {
 
 impl Resource for Queue {
     const KIND: Kind = Kind::Queue;
+    const SCHEMA: &'static str = "Queue";
+    const INPUT_SCHEMA: &'static str = "QueueIn";
     const READ: Scope = Scope::ReadQueue;
     const WRITE: Scope = Scope::ManageQueue;
     type Create = QueueIn;
@@ -267,10 +279,10 @@ impl Resource for Queue {
 
 // --- Counter -------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterIn {
-    site_id: Id,
+    site_id: uuid::Uuid,
     name: String,
     #[serde(default = "default_true")]
     is_active: bool,
@@ -278,6 +290,8 @@ pub struct CounterIn {
 
 impl Resource for Counter {
     const KIND: Kind = Kind::Counter;
+    const SCHEMA: &'static str = "Counter";
+    const INPUT_SCHEMA: &'static str = "CounterIn";
     const READ: Scope = Scope::ReadQueue;
     const WRITE: Scope = Scope::ManageSettings;
     type Create = CounterIn;
@@ -304,7 +318,7 @@ impl Resource for Counter {
 
 // --- Customer ------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerIn {
     name: String,
@@ -332,6 +346,8 @@ pub fn check_phone(name: &str, phone: &str) -> ApiResult<()> {
 
 impl Resource for Customer {
     const KIND: Kind = Kind::Customer;
+    const SCHEMA: &'static str = "Customer";
+    const INPUT_SCHEMA: &'static str = "CustomerIn";
     const READ: Scope = Scope::ReadCustomer;
     const WRITE: Scope = Scope::WriteCustomer;
     type Create = CustomerIn;
@@ -509,11 +525,18 @@ async fn destroy<R: Resource>(
 }
 
 /// Routes `/{plural}/` and `/{plural}/{id}/` for resource `R`.
-pub fn routes<R: Resource>(plural: &str) -> Router<AppState> {
-    Router::new()
+pub fn routes<R: Resource>(plural: &str) -> ApiRouter {
+    let one = R::KIND.as_str();
+    ApiRouter::new()
         .route(
             &format!("/api/v1/tenants/{{tenant_slug}}/{plural}/"),
             get(list::<R>).post(create::<R>),
+            vec![
+                op(Method::GET, format!("List {plural}")).returns(200, "Page"),
+                op(Method::POST, format!("Create a {one}"))
+                    .body(R::INPUT_SCHEMA)
+                    .returns(201, R::SCHEMA),
+            ],
         )
         .route(
             &format!("/api/v1/tenants/{{tenant_slug}}/{plural}/{{id}}/"),
@@ -521,15 +544,43 @@ pub fn routes<R: Resource>(plural: &str) -> Router<AppState> {
                 .patch(update::<R>)
                 .put(update::<R>)
                 .delete(destroy::<R>),
+            vec![
+                op(Method::GET, format!("A {one}")).returns(200, R::SCHEMA),
+                op(Method::PATCH, format!("Change fields of a {one}"))
+                    .body("Patch")
+                    .returns(200, R::SCHEMA),
+                op(Method::PUT, format!("Change fields of a {one}"))
+                    .body("Patch")
+                    .returns(200, R::SCHEMA),
+                op(
+                    Method::DELETE,
+                    format!("Delete a {one} (refused while in use)"),
+                )
+                .status(204),
+            ],
         )
 }
 
 /// Every configuration resource.
-pub fn all() -> Router<AppState> {
-    Router::new()
+pub fn all() -> ApiRouter {
+    ApiRouter::new()
         .merge(routes::<Site>("sites"))
         .merge(routes::<Service>("services"))
         .merge(routes::<Queue>("queues"))
         .merge(routes::<Counter>("counters"))
         .merge(routes::<Customer>("customers"))
+}
+
+/// Component schemas of the resources and their create bodies.
+pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
+    c.schema_from::<Site>()
+        .schema_from::<SiteIn>()
+        .schema_from::<Service>()
+        .schema_from::<ServiceIn>()
+        .schema_from::<Queue>()
+        .schema_from::<QueueIn>()
+        .schema_from::<Counter>()
+        .schema_from::<CounterIn>()
+        .schema_from::<Customer>()
+        .schema_from::<CustomerIn>()
 }

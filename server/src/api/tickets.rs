@@ -1,7 +1,7 @@
 //! `tickets/`: issue, list, retrieve, and the lifecycle actions.
 
-use axum::Router;
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use chrono::{NaiveDate, Utc};
@@ -12,7 +12,10 @@ use smartqueue_core::lifecycle::{Action, ActionKind, Transfer};
 use smartqueue_core::{
     Channel, Id, Placement, Priority, Role, Scope, Service, Ticket, TicketStatus,
 };
+use utoipa::ToSchema;
+use utoipa::openapi::ComponentsBuilder;
 
+use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId, idempotency_key};
 use super::page;
 use super::resources::check_phone;
@@ -22,7 +25,7 @@ use crate::state::AppState;
 use crate::store::{Kind, NewTicket, PlacedTicket, TicketFilter};
 
 /// A ticket as the API shows it: the ticket, its place in line and its estimated wait.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TicketOut {
     #[serde(flatten)]
     pub ticket: Ticket,
@@ -84,12 +87,12 @@ async fn default_service_seconds(state: &AppState, tenant: Id, queue: Id) -> Api
         .unwrap_or(300.0))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TicketIn {
-    queue_id: Id,
+    queue_id: uuid::Uuid,
     #[serde(default)]
-    customer_id: Option<Id>,
+    customer_id: Option<uuid::Uuid>,
     #[serde(default)]
     customer_name: Option<String>,
     #[serde(default)]
@@ -145,7 +148,7 @@ async fn create(
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
-    queue_id: Option<Id>,
+    queue_id: Option<uuid::Uuid>,
     status: Option<TicketStatus>,
     /// Business day, `YYYY-MM-DD`.
     date: Option<NaiveDate>,
@@ -189,11 +192,11 @@ async fn retrieve(
     Ok(ApiJson(present(&state, placed).await?))
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferIn {
     #[serde(alias = "queue_id")]
-    to_queue_id: Id,
+    to_queue_id: uuid::Uuid,
     #[serde(default)]
     placement: Placement,
     #[serde(default)]
@@ -205,7 +208,7 @@ async fn act(
     ctx: TenantCtx,
     rid: Option<String>,
     headers: HeaderMap,
-    id: Id,
+    id: uuid::Uuid,
     kind: ActionKind,
     body: Option<Value>,
 ) -> ApiResult<ApiJson<TicketOut>> {
@@ -309,20 +312,75 @@ action_handler!(mark_no_show, ActionKind::MarkNoShow);
 action_handler!(cancel, ActionKind::Cancel);
 
 /// Ticket routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> ApiRouter {
     let base = "/api/v1/tenants/{tenant_slug}/tickets";
-    Router::new()
-        .route(&format!("{base}/"), get(list).post(create))
-        .route(&format!("{base}/{{id}}/"), get(retrieve))
-        .route(&format!("{base}/{{id}}/recall/"), post(recall))
+    let action = |name: &str, summary: &str, body: Option<&'static str>| {
+        let mut o = op(Method::POST, summary.to_owned()).returns(200, "TicketOut");
+        if let Some(b) = body {
+            o = o.body(b);
+        }
+        (format!("{base}/{{id}}/{name}/"), vec![o])
+    };
+    let mut r = ApiRouter::new()
         .route(
-            &format!("{base}/{{id}}/start_service/"),
-            post(start_service),
+            &format!("{base}/"),
+            get(list).post(create),
+            vec![
+                op(
+                    Method::GET,
+                    "List tickets (filters: queue_id, status, date; limit/offset)",
+                )
+                .returns(200, "Page"),
+                op(Method::POST, "Issue a ticket (Idempotency-Key accepted)")
+                    .body("TicketIn")
+                    .returns(201, "TicketOut"),
+            ],
         )
-        .route(&format!("{base}/{{id}}/close/"), post(close))
-        .route(&format!("{base}/{{id}}/pause/"), post(pause))
-        .route(&format!("{base}/{{id}}/resume/"), post(resume))
-        .route(&format!("{base}/{{id}}/transfer/"), post(transfer))
-        .route(&format!("{base}/{{id}}/mark_no_show/"), post(mark_no_show))
-        .route(&format!("{base}/{{id}}/cancel/"), post(cancel))
+        .route(
+            &format!("{base}/{{id}}/"),
+            get(retrieve),
+            vec![op(Method::GET, "A ticket with its position and ETA").returns(200, "TicketOut")],
+        );
+    let actions: [(
+        &str,
+        axum::routing::MethodRouter<AppState>,
+        &str,
+        Option<&'static str>,
+    ); 8] = [
+        ("recall", post(recall), "Call the ticket again", None),
+        (
+            "start_service",
+            post(start_service),
+            "Start serving the called customer",
+            None,
+        ),
+        ("close", post(close), "Close the ticket after service", None),
+        ("pause", post(pause), "Pause the service", None),
+        ("resume", post(resume), "Resume a paused service", None),
+        (
+            "transfer",
+            post(transfer),
+            "Move the same ticket to another queue (front, end or by arrival)",
+            Some("TransferIn"),
+        ),
+        (
+            "mark_no_show",
+            post(mark_no_show),
+            "The called customer did not come",
+            None,
+        ),
+        ("cancel", post(cancel), "Cancel a waiting ticket", None),
+    ];
+    for (name, handler, summary, body) in actions {
+        let (path, ops) = action(name, summary, body);
+        r = r.route(&path, handler, ops);
+    }
+    r
+}
+
+/// Component schemas of this module.
+pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
+    c.schema_from::<TicketIn>()
+        .schema_from::<TicketOut>()
+        .schema_from::<TransferIn>()
 }

@@ -62,7 +62,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Who performs a write (recorded in the audit log).
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
-    pub user_id: Option<Id>,
+    pub user_id: Option<uuid::Uuid>,
     /// `user`, `device`, `public` or `system`.
     pub kind: &'static str,
     pub request_id: Option<String>,
@@ -100,7 +100,7 @@ pub struct NewUser {
 }
 
 /// The result of adding a member to a tenant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Member {
     pub user: User,
     pub membership: TenantMembership,
@@ -110,21 +110,21 @@ pub struct Member {
 }
 
 /// A user's membership in one tenant, as carried in JWT claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MembershipInfo {
-    pub tenant_id: Id,
+    pub tenant_id: uuid::Uuid,
     pub tenant_slug: String,
     pub role: Role,
-    pub agent_id: Option<Id>,
+    pub agent_id: Option<uuid::Uuid>,
 }
 
 /// A stored refresh token (only its hash is kept).
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     pub token_hash: String,
-    pub family_id: Id,
-    pub user_id: Id,
-    pub tenant_id: Option<Id>,
+    pub family_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub tenant_id: Option<uuid::Uuid>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -142,10 +142,10 @@ pub enum RefreshOutcome {
 /// A ticket to issue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTicket {
-    pub queue_id: Id,
+    pub queue_id: uuid::Uuid,
     pub priority: Priority,
     pub channel: Channel,
-    pub customer_id: Option<Id>,
+    pub customer_id: Option<uuid::Uuid>,
     pub customer_name: Option<String>,
     pub customer_phone: Option<String>,
 }
@@ -161,7 +161,7 @@ pub struct PlacedTicket {
 /// Filters of the ticket list.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
-    pub queue_id: Option<Id>,
+    pub queue_id: Option<uuid::Uuid>,
     pub status: Option<TicketStatus>,
     pub business_day: Option<NaiveDate>,
     pub limit: u32,
@@ -237,7 +237,7 @@ pub trait Store: Send + Sync + 'static {
     /// `role`; an agent also gets an agent profile.
     async fn add_member(
         &self,
-        tenant_id: Id,
+        tenant_id: uuid::Uuid,
         user: NewUser,
         role: Role,
         actor: &Actor,
@@ -258,9 +258,9 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts (`before = None`) or replaces an entity document, with its audit entry.
     async fn put_entity(
         &self,
-        tenant_id: Id,
+        tenant_id: uuid::Uuid,
         kind: Kind,
-        id: Id,
+        id: uuid::Uuid,
         doc: Value,
         before: Option<Value>,
         actor: &Actor,
@@ -269,16 +269,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get_entity(&self, tenant_id: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>>;
     async fn list_entities(
         &self,
-        tenant_id: Id,
+        tenant_id: uuid::Uuid,
         kind: Kind,
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<Value>>;
     async fn delete_entity(
         &self,
-        tenant_id: Id,
+        tenant_id: uuid::Uuid,
         kind: Kind,
-        id: Id,
+        id: uuid::Uuid,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
@@ -286,7 +286,7 @@ pub trait Store: Send + Sync + 'static {
     // --- tickets ----------------------------------------------------------------------------
     async fn create_ticket(
         &self,
-        tenant_id: Id,
+        tenant_id: uuid::Uuid,
         new: NewTicket,
         idem: Option<IdempotencyKey>,
         actor: &Actor,
@@ -297,8 +297,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a lifecycle action (not `call`: see [`Store::call_next`]).
     async fn ticket_action(
         &self,
-        tenant_id: Id,
-        ticket_id: Id,
+        tenant_id: uuid::Uuid,
+        ticket_id: uuid::Uuid,
         action: Action,
         idem: Option<IdempotencyKey>,
         actor: &Actor,
@@ -308,17 +308,17 @@ pub trait Store: Send + Sync + 'static {
     /// one agent gets each ticket. `None` when nothing is waiting.
     async fn call_next(
         &self,
-        tenant_id: Id,
-        agent_id: Id,
-        queue_ids: Option<Vec<Id>>,
+        tenant_id: uuid::Uuid,
+        agent_id: uuid::Uuid,
+        queue_ids: Option<Vec<uuid::Uuid>>,
         idem: Option<IdempotencyKey>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<PlacedTicket>>;
     async fn set_agent_status(
         &self,
-        tenant_id: Id,
-        agent_id: Id,
+        tenant_id: uuid::Uuid,
+        agent_id: uuid::Uuid,
         status: AgentStatus,
         actor: &Actor,
         now: DateTime<Utc>,
@@ -327,21 +327,21 @@ pub trait Store: Send + Sync + 'static {
     // --- figures ----------------------------------------------------------------------------
     async fn queue_counts(
         &self,
-        tenant_id: Id,
-        queue_id: Id,
+        tenant_id: uuid::Uuid,
+        queue_id: uuid::Uuid,
         day: NaiveDate,
         now: DateTime<Utc>,
     ) -> StoreResult<QueueCounts>;
     /// Most recent service durations (seconds) of a queue, newest first.
     async fn recent_service_times(
         &self,
-        tenant_id: Id,
-        queue_id: Id,
+        tenant_id: uuid::Uuid,
+        queue_id: uuid::Uuid,
         limit: u32,
     ) -> StoreResult<Vec<f64>>;
     async fn audit_logs(
         &self,
-        tenant_id: Id,
+        tenant_id: uuid::Uuid,
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<AuditLog>>;

@@ -38,8 +38,9 @@ mod embedded {
 
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 512;
-/// Read connections kept open.
-const READ_POOL: usize = 8;
+/// Read connections, and the most reads running at once: more would only add blocking threads
+/// and connection churn on a small machine, while WAL readers never wait for the writer.
+const READ_POOL: usize = 4;
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
@@ -49,6 +50,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -152,6 +154,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
         })
     }
 
@@ -208,7 +211,14 @@ impl SqliteStore {
     {
         let pool = self.readers.clone();
         let path = self.path.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = match pool.lock().ok().and_then(|mut p| p.pop()) {
                 Some(c) => c,
                 None => open_reader(&path)?,
@@ -451,22 +461,78 @@ fn update_ticket(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreRe
     Ok(())
 }
 
+/// Adds `delta` to a queue's waiting count.
+fn bump_waiting(conn: &Connection, tenant: Id, queue: Id, delta: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO queue_waiting (tenant_id, queue_id, waiting) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant_id, queue_id) DO UPDATE SET waiting = waiting + excluded.waiting",
+    )?
+    .execute(params![tenant.to_string(), queue.to_string(), delta])?;
+    Ok(())
+}
+
+/// Number of waiting tickets in a queue (O(1)).
+fn waiting_count(conn: &Connection, tenant: Id, queue: Id) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT waiting FROM queue_waiting WHERE tenant_id = ?1 AND queue_id = ?2")?
+        .query_row(params![tenant.to_string(), queue.to_string()], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Keeps the waiting counts right across a ticket's change from `before` to `after`.
+fn track_waiting(conn: &Connection, before: Option<&Ticket>, after: &Ticket) -> StoreResult<()> {
+    let was = before
+        .filter(|b| b.status == TicketStatus::Waiting)
+        .map(|b| b.queue_id);
+    let is = (after.status == TicketStatus::Waiting).then_some(after.queue_id);
+    if was != is {
+        if let Some(q) = was {
+            bump_waiting(conn, after.tenant_id, q, -1)?;
+        }
+        if let Some(q) = is {
+            bump_waiting(conn, after.tenant_id, q, 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Counting all tickets ahead costs O(position); past this many, count those behind instead
+/// and subtract from the queue's waiting count, so both ends of a long line stay cheap.
+const POSITION_SCAN: i64 = 512;
+
 /// 1-based position of a waiting ticket in its queue's calling order.
 fn position(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreResult<Option<u32>> {
     if t.status != TicketStatus::Waiting {
         return Ok(None);
     }
     let key = policy.key(t);
+    let args = params![
+        t.tenant_id.to_string(),
+        t.queue_id.to_string(),
+        lane_num(t.lane),
+        key.deadline_us,
+        key.queued_at_us,
+        t.sequence,
+        POSITION_SCAN
+    ];
     let ahead: i64 = conn
         .prepare_cached(
-            "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
-               AND (lane, deadline_us, queued_at_us, sequence) < (?3, ?4, ?5, ?6)",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
+               AND (lane, deadline_us, queued_at_us, sequence) < (?3, ?4, ?5, ?6) LIMIT ?7)",
         )?
-        .query_row(
-            params![t.tenant_id.to_string(), t.queue_id.to_string(), lane_num(t.lane), key.deadline_us, key.queued_at_us, t.sequence],
-            |r| r.get(0),
-        )?;
-    Ok(Some(ahead as u32 + 1))
+        .query_row(args, |r| r.get(0))?;
+    if ahead < POSITION_SCAN {
+        return Ok(Some(ahead as u32 + 1));
+    }
+    let behind: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
+               AND (lane, deadline_us, queued_at_us, sequence) > (?3, ?4, ?5, ?6)",
+        )?
+        .query_row(params![t.tenant_id.to_string(), t.queue_id.to_string(), lane_num(t.lane), key.deadline_us, key.queued_at_us, t.sequence], |r| r.get(0))?;
+    let total = waiting_count(conn, t.tenant_id, t.queue_id)?;
+    Ok(Some((total - behind).max(1) as u32))
 }
 
 fn placed(conn: &Connection, t: Ticket) -> StoreResult<PlacedTicket> {
@@ -905,13 +971,10 @@ impl Store for SqliteStore {
             }
             let site: Site = require_doc(conn, tenant_id, Kind::Site, queue.site_id)?;
             let tz = parse_timezone(&site.timezone).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            if let Some(max) = queue.max_length {
-                let waiting: i64 = conn
-                    .prepare_cached("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'")?
-                    .query_row(params![tenant_id.to_string(), queue.id.to_string()], |r| r.get(0))?;
-                if waiting >= i64::from(max) {
-                    return Err(StoreError::conflict("queue_full", format!("queue {} is full ({max} waiting)", queue.name)));
-                }
+            if let Some(max) = queue.max_length
+                && waiting_count(conn, tenant_id, queue.id)? >= i64::from(max)
+            {
+                return Err(StoreError::conflict("queue_full", format!("queue {} is full ({max} waiting)", queue.name)));
             }
             if let Some(c) = new.customer_id {
                 require_doc::<Value>(conn, tenant_id, Kind::Customer, c)?;
@@ -932,6 +995,7 @@ impl Store for SqliteStore {
             t.tracking_token = new_token();
             let policy = queue_policy(&queue);
             insert_ticket(conn, &t, &policy)?;
+            track_waiting(conn, None, &t)?;
             let pos = position(conn, &t, &policy)?;
             let data = ticket_event_data(&t, pos);
             emit(conn, tenant_id, "ticket.created", &data, now)?;
@@ -1037,6 +1101,7 @@ impl Store for SqliteStore {
             }
             let policy = queue_policy(&target_queue);
             update_ticket(conn, &t, &policy)?;
+            track_waiting(conn, Some(&before), &t)?;
             let pos = position(conn, &t, &policy)?;
             let data = ticket_event_data(&t, pos);
             emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
@@ -1101,6 +1166,7 @@ impl Store for SqliteStore {
             let tr = apply(&chosen, Action::Call { agent_id, counter_id: agent.counter_id }, now)?;
             let t = tr.ticket;
             update_ticket(conn, &t, &policy)?;
+            track_waiting(conn, Some(&chosen), &t)?;
             agent.current_ticket_id = Some(t.id);
             agent.status = AgentStatus::Busy;
             agent.status_changed_at = now;
@@ -1176,7 +1242,7 @@ impl Store for SqliteStore {
                 };
                 Ok(n as u32)
             };
-            let waiting = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'", false)?;
+            let waiting = count("SELECT COALESCE((SELECT waiting FROM queue_waiting WHERE tenant_id = ?1 AND queue_id = ?2), 0)", false)?;
             let active = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('called','in_service','paused')", false)?;
             let served_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'closed' AND business_day = ?3", true)?;
             let no_show_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'no_show' AND business_day = ?3", true)?;
