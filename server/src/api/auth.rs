@@ -107,20 +107,12 @@ async fn token(
         ));
     }
     let creds = state.store.user_credentials(&input.email).await?;
-    let password = input.password.clone();
-    let (user, ok) = tokio::task::spawn_blocking(move || match creds {
-        Some((user, hash)) => {
-            let ok = auth::verify_password(&password, &hash) && user.is_active;
-            (Some(user), ok)
-        }
-        None => {
-            // Spend the same time as a real check so response timing does not reveal accounts.
-            let _ = auth::verify_password(&password, auth::dummy_hash());
-            (None, false)
-        }
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let (user, hash) = match creds {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let ok = auth::verify_password_async(input.password.clone(), hash).await?
+        && user.as_ref().is_some_and(|u| u.is_active);
     let Some(user) = user.filter(|_| ok) else {
         state.throttle.failed(&input.email, ip);
         return Err(ApiError::new(

@@ -60,9 +60,7 @@ async fn create(
         if password.chars().count() < 8 {
             return Err(ApiError::validation("password: at least 8 characters"));
         }
-        tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(ApiError::internal)??
+        auth::hash_password_async(password).await?
     };
     let member = state
         .store

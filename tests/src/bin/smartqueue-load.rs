@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use serde_json::json;
 use smartqueue_tests::Api;
 use smartqueue_tests::load::{Row, rss_mib, run_call_cycle, run_create};
 
@@ -120,12 +119,16 @@ async fn main() {
         for i in 0..max {
             agents.push(admin.agent(&format!("agent{i}@load.test"), &[&q]).await);
         }
+        eprintln!(
+            "{} agents ready, server RSS {:.1} MiB",
+            agents.len(),
+            rss_mib(pid).unwrap_or(0.0)
+        );
         for &c in &args.clients {
             let row = run_call_cycle(&agents[..c], d, &q["id"], &admin).await;
             eprintln!("{}", row.markdown());
             rows.push(row);
         }
-        let _ = json!(null);
     }
     let busy_rss = rss_mib(pid).unwrap_or(0.0);
     println!("| scenario | clients | ok/s | errors | p50 ms | p90 ms | p99 ms |");
