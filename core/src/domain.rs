@@ -499,20 +499,26 @@ pub struct TransferHop {
 
 /// A customer's place in a queue. A transfer keeps the same ticket (id, number, tracking token)
 /// and moves it to another queue.
+// repr(C) with the fields next-ticket selection reads first: a scan of a long line then touches
+// one cache line per ticket instead of several (core/benches/rules.rs).
+#[repr(C)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
     pub id: Uuid,
-    pub tenant_id: Uuid,
     pub queue_id: Uuid,
-    /// Displayed number, e.g. `A042` (see [`crate::numbering`]).
-    pub number: String,
+    /// When the ticket entered its current queue's order (see [`Placement`]).
+    pub queued_at: DateTime<Utc>,
     /// The `n` of the number within its queue's business day.
     pub sequence: u32,
-    /// Local date (site time zone) the number belongs to.
-    pub business_day: NaiveDate,
     pub status: TicketStatus,
     pub priority: Priority,
+    pub lane: Lane,
+    pub tenant_id: Uuid,
+    /// Displayed number, e.g. `A042` (see [`crate::numbering`]).
+    pub number: String,
+    /// Local date (site time zone) the number belongs to.
+    pub business_day: NaiveDate,
     pub channel: Channel,
     pub customer_id: Option<Uuid>,
     pub customer_name: Option<String>,
@@ -523,9 +529,6 @@ pub struct Ticket {
     pub counter_id: Option<Uuid>,
     /// When the customer first took the ticket (never changes, even across transfers).
     pub arrived_at: DateTime<Utc>,
-    /// When the ticket entered its current queue's order (see [`Placement`]).
-    pub queued_at: DateTime<Utc>,
-    pub lane: Lane,
     pub called_at: Option<DateTime<Utc>>,
     pub last_called_at: Option<DateTime<Utc>>,
     pub recall_count: u32,
