@@ -314,8 +314,10 @@ fn audit(
     after: Option<Value>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let (before, after) = changed_fields(before, after);
     let entry = AuditLog {
-        id: Uuid::new_v4(),
+        // v7: appended in index order (see smartqueue_core::Id).
+        id: Uuid::now_v7(),
         tenant_id: tenant,
         actor_user_id: actor.user_id,
         actor_kind: actor.kind.to_owned(),
@@ -339,6 +341,31 @@ fn audit(
         serde_json::to_string(&entry)?
     ])?;
     Ok(())
+}
+
+/// For an update (both sides are objects), keeps only the fields that changed, so an audit entry
+/// says exactly what a change did and stays small; creations and deletions keep the whole object.
+fn changed_fields(before: Option<Value>, after: Option<Value>) -> (Option<Value>, Option<Value>) {
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut old = serde_json::Map::new();
+            let mut new = serde_json::Map::new();
+            for (k, v) in &a {
+                if b.get(k) != Some(v) {
+                    old.insert(k.clone(), b.get(k).cloned().unwrap_or(Value::Null));
+                    new.insert(k.clone(), v.clone());
+                }
+            }
+            for (k, v) in &b {
+                if !a.contains_key(k) {
+                    old.insert(k.clone(), v.clone());
+                    new.insert(k.clone(), Value::Null);
+                }
+            }
+            (Some(Value::Object(old)), Some(Value::Object(new)))
+        }
+        other => other,
+    }
 }
 
 /// Appends an event to the tenant's log with the next `seq` (committed with the change).
@@ -544,10 +571,13 @@ fn placed(conn: &Connection, t: Ticket) -> StoreResult<PlacedTicket> {
     })
 }
 
+/// A secret tracking token: 12 hex digits of the current millisecond (so the unique index on
+/// tokens grows at its end, not at a random page), then 144 random bits (unguessable).
 fn new_token() -> String {
     use rand::Rng;
-    let bytes: [u8; 24] = rand::rng().random();
-    hex::encode(bytes)
+    let bytes: [u8; 18] = rand::rng().random();
+    let ms = (chrono::Utc::now().timestamp_millis() as u64) & 0xffff_ffff_ffff;
+    format!("{ms:012x}{}", hex::encode(bytes))
 }
 
 fn ticket_event_data(t: &Ticket, position: Option<u32>) -> Value {
