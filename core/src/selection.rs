@@ -77,13 +77,31 @@ impl QueuePolicy {
 
     /// The selection key of `ticket` under this policy.
     pub fn key(&self, ticket: &Ticket) -> SelectionKey {
-        let queued_at_us = ticket.queued_at.timestamp_micros();
+        self.key_of(
+            ticket.id,
+            ticket.lane,
+            ticket.priority,
+            ticket.queued_at,
+            ticket.sequence,
+        )
+    }
+
+    /// The selection key of a waiting ticket given by its ordering fields.
+    pub fn key_of(
+        &self,
+        id: Id,
+        lane: Lane,
+        priority: Priority,
+        queued_at: DateTime<Utc>,
+        sequence: u32,
+    ) -> SelectionKey {
+        let queued_at_us = queued_at.timestamp_micros();
         SelectionKey {
-            lane: ticket.lane,
-            deadline_us: queued_at_us + self.allowance_seconds(ticket.priority) * 1_000_000,
+            lane,
+            deadline_us: queued_at_us + self.allowance_seconds(priority) * 1_000_000,
             queued_at_us,
-            sequence: ticket.sequence,
-            id: ticket.id,
+            sequence,
+            id,
         }
     }
 }
@@ -179,14 +197,7 @@ impl WaitingIndex {
     }
 
     fn key(policy: &QueuePolicy, id: Id, e: &Entry) -> SelectionKey {
-        let queued_at_us = e.queued_at.timestamp_micros();
-        SelectionKey {
-            lane: e.lane,
-            deadline_us: queued_at_us + policy.allowance_seconds(e.priority) * 1_000_000,
-            queued_at_us,
-            sequence: e.sequence,
-            id,
-        }
+        policy.key_of(id, e.lane, e.priority, e.queued_at, e.sequence)
     }
 
     /// Adds or replaces a queue's policy, re-keying its waiting tickets.

@@ -207,6 +207,30 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// [`Self::write`] for a retryable write: a retry with the same idempotency key returns the
+    /// first result (recorded in the same transaction as the write) without running `f` again.
+    async fn write_idempotent<T, F>(
+        &self,
+        tenant: Id,
+        idem: Option<IdempotencyKey>,
+        now: DateTime<Utc>,
+        f: F,
+    ) -> StoreResult<T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write(move |conn| {
+            if let Some(prev) = idem_lookup(conn, tenant, &idem)? {
+                return Ok(prev);
+            }
+            let out = f(conn)?;
+            idem_save(conn, tenant, &idem, &out, now)?;
+            Ok(out)
+        })
+        .await
+    }
+
     /// Runs `f` on a pooled read-only connection on a blocking thread.
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -988,10 +1012,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<PlacedTicket> {
         let actor = actor.clone();
-        self.write(move |conn| {
-            if let Some(prev) = idem_lookup(conn, tenant_id, &idem)? {
-                return Ok(prev);
-            }
+        self.write_idempotent(tenant_id, idem, now, move |conn| {
             let queue: Queue = require_doc(conn, tenant_id, Kind::Queue, new.queue_id)?;
             if !queue.is_active {
                 return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", queue.name)));
@@ -1029,7 +1050,6 @@ impl Store for SqliteStore {
             metrics::counter!("smartqueue_tickets_created_total").increment(1);
             audit(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, None, Some(data), now)?;
             let out = PlacedTicket { ticket: t, position: pos };
-            idem_save(conn, tenant_id, &idem, &out, now)?;
             Ok(out)
         })
         .await
@@ -1097,10 +1117,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<PlacedTicket> {
         let actor = actor.clone();
-        self.write(move |conn| {
-            if let Some(prev) = idem_lookup(conn, tenant_id, &idem)? {
-                return Ok(prev);
-            }
+        self.write_idempotent(tenant_id, idem, now, move |conn| {
             let before = load_ticket(conn, tenant_id, ticket_id)?.ok_or(StoreError::NotFound("ticket"))?;
             let target_queue: Queue = match &action {
                 Action::Transfer(tr) => {
@@ -1135,7 +1152,6 @@ impl Store for SqliteStore {
             metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, &format!("ticket.{}", kind.as_str()), "ticket", t.id, Some(ticket_event_data(&before, None)), Some(data), now)?;
             let out = PlacedTicket { ticket: t, position: pos };
-            idem_save(conn, tenant_id, &idem, &out, now)?;
             Ok(out)
         })
         .await
@@ -1151,10 +1167,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<PlacedTicket>> {
         let actor = actor.clone();
-        self.write(move |conn| {
-            if let Some(prev) = idem_lookup(conn, tenant_id, &idem)? {
-                return Ok(prev);
-            }
+        self.write_idempotent(tenant_id, idem, now, move |conn| {
             let mut agent: AgentProfile = require_doc(conn, tenant_id, Kind::Agent, agent_id)?;
             if let Some(current) = agent.current_ticket_id
                 && let Some(t) = load_ticket(conn, tenant_id, current)?
@@ -1186,7 +1199,6 @@ impl Store for SqliteStore {
             let candidates: Vec<QueueCandidates<'_>> =
                 policies.iter().zip(&heads).map(|(p, h)| QueueCandidates { policy: *p, tickets: h }).collect();
             let Some(chosen) = select_next(&candidates).cloned() else {
-                idem_save(conn, tenant_id, &idem, &None::<PlacedTicket>, now)?;
                 return Ok(None);
             };
             let policy = *policies.iter().find(|p| p.queue_id == chosen.queue_id).ok_or(StoreError::NotFound("queue"))?;
@@ -1203,7 +1215,6 @@ impl Store for SqliteStore {
             metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_event_data(&chosen, None)), Some(data), now)?;
             let out = Some(PlacedTicket { ticket: t, position: None });
-            idem_save(conn, tenant_id, &idem, &out, now)?;
             Ok(out)
         })
         .await
