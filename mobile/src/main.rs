@@ -8,6 +8,7 @@ fn main() {
     dioxus::LaunchBuilder::desktop()
         .with_cfg(
             dioxus::desktop::Config::new()
+                .with_custom_head("<style>html, body { margin: 0; padding: 0; }</style>".into())
                 .with_menu(None)
                 .with_window(dioxus::desktop::WindowBuilder::new().with_title("SmartQueue")),
         )
