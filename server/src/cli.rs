@@ -169,7 +169,7 @@ pub fn main() -> ExitCode {
                 public_rate_per_minute,
                 ..Config::default()
             };
-            let router = match crate::app(store, config).await {
+            let app = match crate::app(store, config).await {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
@@ -197,7 +197,7 @@ pub fn main() -> ExitCode {
                 let _ = ctrl_c.await;
                 tracing::info!("shutting down: finishing requests in flight");
             };
-            match crate::serve(listener, router, shutdown).await {
+            match crate::serve(listener, app, shutdown).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("server error: {e}")),
             }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod ratelimit;
+pub mod realtime;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -27,26 +28,43 @@ pub use state::{AppState, Config};
 pub use store::Store;
 pub use store::sqlite::SqliteStore;
 
-/// Builds the router over an opened store.
-pub async fn app(store: Arc<dyn Store>, config: Config) -> Result<Router, store::StoreError> {
+/// The server: its router and the handle that closes WebSocket sessions on shutdown.
+pub struct App {
+    pub router: Router,
+    pub closing: realtime::Closing,
+}
+
+/// Builds the server over an opened store.
+pub async fn app(store: Arc<dyn Store>, config: Config) -> Result<App, store::StoreError> {
     let secret = match std::env::var("SMARTQUEUE_JWT_SECRET") {
         Ok(s) if s.len() >= 32 => s.into_bytes(),
         _ => store.signing_secret().await?,
     };
     telemetry::init();
-    Ok(api::router(AppState::new(store, &secret, config)))
+    let state = AppState::new(store, &secret, config);
+    let closing = state.closing.clone();
+    Ok(App {
+        router: api::router(state),
+        closing,
+    })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `app` on `listener` until `shutdown` resolves, then closes WebSocket sessions and
+/// finishes the requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    router: Router,
+    app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = app.closing.clone();
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        app.router
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        closing.close();
+    })
     .await
 }

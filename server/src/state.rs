@@ -101,6 +101,8 @@ pub struct AppState {
     pub rate: Arc<crate::ratelimit::RateLimiter>,
     /// The OpenAPI document, rendered once.
     pub openapi_json: Arc<String>,
+    /// Closes WebSocket sessions on shutdown.
+    pub closing: crate::realtime::Closing,
 }
 
 impl AppState {
@@ -120,6 +122,7 @@ impl AppState {
             config: Arc::new(config),
             eta: Arc::new(EtaCache::default()),
             openapi_json: Arc::new(crate::api::openapi().to_pretty_json().unwrap_or_default()),
+            closing: crate::realtime::Closing::new(),
         }
     }
 }

@@ -31,7 +31,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path().join("smartqueue.db")).expect("open store"));
-        let router = smartqueue_server::app(store.clone(), config)
+        let app = smartqueue_server::app(store.clone(), config)
             .await
             .expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -39,7 +39,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(smartqueue_server::serve(listener, router, async move {
+        tokio::spawn(smartqueue_server::serve(listener, app, async move {
             let _ = rx.await;
         }));
         TestServer {

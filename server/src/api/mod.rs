@@ -185,6 +185,7 @@ pub fn router(state: AppState) -> Router {
     api.route("/metrics", axum::routing::get(crate::telemetry::render))
         .route("/api/schema/", axum::routing::get(schema_json))
         .route("/api/docs/", axum::routing::get(docs_page))
+        .merge(crate::realtime::routes())
         .fallback(not_found)
         .route_layer(middleware::from_fn(crate::telemetry::track))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))

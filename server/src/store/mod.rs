@@ -175,6 +175,22 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
+/// One entry of a tenant's event log; serialized as the real-time envelope
+/// `{seq, type, tenant, at, data}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Strictly increasing per tenant, persisted.
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Tenant slug.
+    pub tenant: String,
+    #[serde(skip)]
+    pub tenant_id: Id,
+    pub at: DateTime<Utc>,
+    pub data: Value,
+}
+
 /// Live figures of one queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueueCounts {
@@ -323,6 +339,20 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<AgentProfile>;
+
+    // --- events -----------------------------------------------------------------------------
+    /// Committed events of every tenant, published after their transaction commits (never
+    /// before), each exactly once, in commit order.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<StoredEvent>>;
+    /// The tenant's events with `seq > since`, oldest first, at most `limit`.
+    async fn events_since(
+        &self,
+        tenant_id: Id,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// The tenant's last event seq (0 before any event).
+    async fn last_event_seq(&self, tenant_id: Id) -> StoreResult<i64>;
 
     // --- figures ----------------------------------------------------------------------------
     async fn queue_counts(

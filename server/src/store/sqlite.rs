@@ -36,6 +36,8 @@ mod embedded {
     refinery::embed_migrations!("../migrations/sqlite");
 }
 
+/// Committed events buffered for subscribers; a subscriber further behind is told it lagged.
+const EVENT_BUFFER: usize = 4096;
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 512;
 /// Read connections, and the most reads running at once: more would only add blocking threads
@@ -51,6 +53,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<tokio::sync::Semaphore>,
+    events: tokio::sync::broadcast::Sender<Arc<StoredEvent>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -107,7 +110,11 @@ pub fn migrate(path: &Path) -> Result<(), StoreError> {
     open_writer(path).map(|_| ())
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    events: tokio::sync::broadcast::Sender<Arc<StoredEvent>>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -127,9 +134,11 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
             let _ = conn.execute_batch("SAVEPOINT job");
+            let mark = PENDING_EVENTS.with(|p| p.borrow().len());
             let (ok, reply) = job(Some(&conn));
             if !ok {
                 let _ = conn.execute_batch("ROLLBACK TO job");
+                PENDING_EVENTS.with(|p| p.borrow_mut().truncate(mark));
             }
             let _ = conn.execute_batch("RELEASE job");
             replies.push(reply);
@@ -138,6 +147,13 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
         });
+        // Events go out only once their transaction is durable, in commit order.
+        let pending = PENDING_EVENTS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if committed.is_ok() {
+            for e in pending {
+                let _ = events.send(Arc::new(e));
+            }
+        }
         for reply in replies {
             reply(committed.clone());
         }
@@ -150,15 +166,18 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let conn = open_writer(&path)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
+        let publisher = events.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, publisher))
             .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
+            events,
         })
     }
 
@@ -400,9 +419,9 @@ fn emit(
     data: &Value,
     now: DateTime<Utc>,
 ) -> StoreResult<i64> {
-    let seq: i64 = conn
-        .prepare_cached("UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq")?
-        .query_row([tenant.to_string()], |r| r.get(0))?;
+    let (seq, slug): (i64, String) = conn
+        .prepare_cached("UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq, slug")?
+        .query_row([tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     conn.prepare_cached(
         "INSERT INTO events (tenant_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -413,7 +432,23 @@ fn emit(
         ts(now),
         serde_json::to_string(data)?
     ])?;
+    // Held until the transaction commits; the writer loop publishes or discards it.
+    PENDING_EVENTS.with(|p| {
+        p.borrow_mut().push(StoredEvent {
+            seq,
+            kind: kind.to_owned(),
+            tenant: slug,
+            tenant_id: tenant,
+            at: now,
+            data: data.clone(),
+        })
+    });
     Ok(seq)
+}
+
+thread_local! {
+    /// Events emitted by the writer thread's current transaction, not yet committed.
+    static PENDING_EVENTS: std::cell::RefCell<Vec<StoredEvent>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn idem_lookup<T: DeserializeOwned>(
@@ -1312,6 +1347,50 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt.query_map(params![tenant_id.to_string(), queue_id.to_string(), limit], |r| r.get::<_, i64>(0))?;
             Ok(rows.map(|r| r.map(|s| s as f64)).collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StoredEvent>> {
+        self.events.subscribe()
+    }
+
+    async fn events_since(
+        &self,
+        tenant_id: Id,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let slug: Option<String> = conn
+                .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
+                .query_row([tenant_id.to_string()], |r| r.get(0))
+                .optional()?;
+            let Some(slug) = slug else { return Ok(Vec::new()) };
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, type, at, data FROM events WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![tenant_id.to_string(), since, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, kind, at, data) = row?;
+                let at = DateTime::parse_from_rfc3339(&at).map(|d| d.with_timezone(&Utc)).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                out.push(StoredEvent { seq, kind, tenant: slug.clone(), tenant_id, at, data: from_json(&data)? });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_event_seq(&self, tenant_id: Id) -> StoreResult<i64> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT last_event_seq FROM tenants WHERE id = ?1")?
+                .query_row([tenant_id.to_string()], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
         })
         .await
     }

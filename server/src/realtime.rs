@@ -1,0 +1,340 @@
+//! WebSocket endpoints (design §5): `ws/tenants/{slug}/` (tenant feed for staff consoles) and
+//! `ws/tenants/{slug}/{queues,tickets,agents}/{id}/`.
+//!
+//! Protocol: authenticate with `?token=<access token>` or a first message
+//! `{"type":"auth","token":…}`; resume with `?since=<seq>` (or `"since"` in the auth message).
+//! The server first answers `{"type":"hello","seq":<last seq>}`, then replays the channel's
+//! events after `since` from the persisted log, in order, then forwards live ones; events are
+//! the envelope `{seq, type, tenant, at, data}`. If `since` is older than the replay window or
+//! ahead of the log, it sends `{"type":"resync"}`: refetch the snapshot. Live events are
+//! published only after their transaction commits. A client that falls behind the live buffer
+//! or stalls a send is told to resync and disconnected, so a slow reader never grows server
+//! memory. The server pings every 15 s and drops a link silent for 30 s; clients may send
+//! `{"type":"ping"}` and get `{"type":"pong"}`.
+//!
+//! Close codes: 4401 bad or missing credentials, 4404 tenant or channel not found (the same for
+//! another tenant's), 4408 too slow (resync), 4000 heartbeat timeout, 1001 server shutting down.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use smartqueue_core::Id;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::state::AppState;
+use crate::store::{Kind, StoredEvent};
+
+/// Events replayed on resume at most; older gaps get a resync.
+pub const REPLAY_WINDOW: u32 = 10_000;
+const PING_EVERY: Duration = Duration::from_secs(15);
+const DEAD_AFTER: Duration = Duration::from_secs(30);
+/// A send that takes longer than this means the reader has stalled.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a connection listens to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Tenant,
+    Queue(Id),
+    Ticket(Id),
+    Agent(Id),
+}
+
+impl Channel {
+    /// Whether `e` belongs on this channel.
+    pub fn wants(&self, e: &StoredEvent) -> bool {
+        let id_is = |field: &str, id: &Id| {
+            e.data.get(field).and_then(Value::as_str) == Some(id.to_string().as_str())
+        };
+        match self {
+            Channel::Tenant => true,
+            Channel::Queue(q) => {
+                id_is("queue_id", q)
+                    || e.data["transfers"]
+                        .as_array()
+                        .and_then(|t| t.last())
+                        .and_then(|h| h["from_queue_id"].as_str())
+                        .is_some_and(|from| from == q.to_string() && e.kind == "ticket.transferred")
+            }
+            Channel::Ticket(t) => e.kind.starts_with("ticket.") && id_is("id", t),
+            Channel::Agent(a) => {
+                (e.kind.starts_with("agent.") && id_is("id", a)) || id_is("agent_id", a)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+    since: Option<i64>,
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+async fn send_json(socket: &mut WebSocket, v: &impl serde::Serialize) -> bool {
+    let Ok(text) = serde_json::to_string(v) else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Resolves credentials to the tenant id, or the close code to refuse with.
+async fn authenticate(
+    state: &AppState,
+    slug: &str,
+    token: &str,
+) -> Result<Id, (u16, &'static str)> {
+    let claims = state
+        .keys
+        .verify(token)
+        .map_err(|_| (4401, "invalid or expired token"))?;
+    if let Some(m) = claims.memberships.iter().find(|m| m.tenant_slug == slug) {
+        return Ok(m.tenant_id);
+    }
+    if claims.su
+        && let Ok(Some(t)) = state.store.tenant_by_slug(slug).await
+    {
+        return Ok(t.id);
+    }
+    Err((4404, "tenant not found"))
+}
+
+async fn channel_exists(state: &AppState, tenant: Id, channel: Channel) -> bool {
+    let found = match channel {
+        Channel::Tenant => return true,
+        Channel::Queue(id) => state
+            .store
+            .get_entity(tenant, Kind::Queue, id)
+            .await
+            .map(|e| e.is_some()),
+        Channel::Agent(id) => state
+            .store
+            .get_entity(tenant, Kind::Agent, id)
+            .await
+            .map(|e| e.is_some()),
+        Channel::Ticket(id) => state.store.ticket(tenant, id).await.map(|t| t.is_some()),
+    };
+    found.unwrap_or(false)
+}
+
+async fn session(
+    mut socket: WebSocket,
+    state: AppState,
+    slug: String,
+    channel: Channel,
+    q: WsQuery,
+) {
+    let mut since = q.since;
+    let token = match q.token {
+        Some(t) => t,
+        None => {
+            // First message: {"type":"auth","token":…,"since":N}.
+            let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await;
+            let msg: Option<Value> = match first {
+                Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(&t).ok(),
+                _ => None,
+            };
+            match msg.filter(|m| m["type"] == "auth").and_then(|m| {
+                since = since.or(m["since"].as_i64());
+                m["token"].as_str().map(str::to_owned)
+            }) {
+                Some(t) => t,
+                None => {
+                    let _ = socket
+                        .send(close(
+                            4401,
+                            "authenticate first: ?token= or {\"type\":\"auth\"}",
+                        ))
+                        .await;
+                    return;
+                }
+            }
+        }
+    };
+    let tenant = match authenticate(&state, &slug, &token).await {
+        Ok(t) => t,
+        Err((code, why)) => {
+            let _ = socket.send(close(code, why)).await;
+            return;
+        }
+    };
+    if !channel_exists(&state, tenant, channel).await {
+        let _ = socket.send(close(4404, "channel not found")).await;
+        return;
+    }
+    // Subscribe before reading the log, so nothing committed in between is missed; live events
+    // already replayed are skipped by seq.
+    let mut live = state.store.subscribe();
+    let head = state.store.last_event_seq(tenant).await.unwrap_or(0);
+    if !send_json(&mut socket, &json!({"type": "hello", "seq": head})).await {
+        return;
+    }
+    let mut last = since.unwrap_or(head);
+    if let Some(since) = since {
+        let resync = since > head || head - since > i64::from(REPLAY_WINDOW);
+        if resync {
+            last = head;
+            if !send_json(&mut socket, &json!({"type": "resync", "seq": head})).await {
+                return;
+            }
+        } else {
+            let missed = state
+                .store
+                .events_since(tenant, since, REPLAY_WINDOW)
+                .await
+                .unwrap_or_default();
+            for e in missed {
+                last = e.seq;
+                if channel.wants(&e) && !send_json(&mut socket, &e).await {
+                    return;
+                }
+            }
+        }
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut heard = Instant::now();
+    let mut closing = state.closing.subscribe();
+    loop {
+        tokio::select! {
+            ev = live.recv() => match ev {
+                Ok(e) => {
+                    if e.tenant_id != tenant || e.seq <= last {
+                        continue;
+                    }
+                    last = e.seq;
+                    if channel.wants(&e) && !send_json(&mut socket, e.as_ref()).await {
+                        return; // stalled reader: drop it
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let _ = send_json(&mut socket, &json!({"type": "resync", "seq": last})).await;
+                    let _ = socket.send(close(4408, "too slow: resync and reconnect")).await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    heard = Instant::now();
+                    if serde_json::from_str::<Value>(&t).is_ok_and(|v| v["type"] == "ping")
+                        && !send_json(&mut socket, &json!({"type": "pong", "seq": last})).await
+                    {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => heard = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if heard.elapsed() > DEAD_AFTER {
+                    let _ = socket.send(close(4000, "heartbeat timeout")).await;
+                    return;
+                }
+                if !matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Vec::new().into()))).await, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            _ = closing.changed() => {
+                let _ = socket.send(close(1001, "server shutting down")).await;
+                return;
+            }
+        }
+    }
+}
+
+fn upgrade(
+    ws: WebSocketUpgrade,
+    state: AppState,
+    params: HashMap<String, String>,
+    q: WsQuery,
+    kind: &'static str,
+) -> Response {
+    let slug = params.get("tenant_slug").cloned().unwrap_or_default();
+    let id = params.get("id").and_then(|s| s.parse::<Id>().ok());
+    ws.on_upgrade(move |mut socket| async move {
+        let channel = match (kind, id) {
+            ("tenant", _) => Channel::Tenant,
+            ("queues", Some(id)) => Channel::Queue(id),
+            ("tickets", Some(id)) => Channel::Ticket(id),
+            ("agents", Some(id)) => Channel::Agent(id),
+            _ => {
+                let _ = socket.send(close(4404, "channel not found")).await;
+                return;
+            }
+        };
+        session(socket, state, slug, channel, q).await
+    })
+}
+
+macro_rules! ws_route {
+    ($name:ident, $kind:literal) => {
+        async fn $name(
+            ws: WebSocketUpgrade,
+            State(state): State<AppState>,
+            Path(params): Path<HashMap<String, String>>,
+            Query(q): Query<WsQuery>,
+        ) -> Response {
+            upgrade(ws, state, params, q, $kind)
+        }
+    };
+}
+
+ws_route!(ws_tenant, "tenant");
+ws_route!(ws_queue, "queues");
+ws_route!(ws_ticket, "tickets");
+ws_route!(ws_agent, "agents");
+
+/// WebSocket routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ws/tenants/{tenant_slug}/", get(ws_tenant))
+        .route("/ws/tenants/{tenant_slug}/queues/{id}/", get(ws_queue))
+        .route("/ws/tenants/{tenant_slug}/tickets/{id}/", get(ws_ticket))
+        .route("/ws/tenants/{tenant_slug}/agents/{id}/", get(ws_agent))
+}
+
+/// Tells every open WebSocket session to close (graceful shutdown).
+#[derive(Debug, Clone)]
+pub struct Closing(pub Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Closing {
+    /// A handle nobody has triggered.
+    pub fn new() -> Self {
+        Closing(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Closes every session.
+    pub fn close(&self) {
+        let _ = self.0.send(true);
+    }
+
+    /// A receiver that changes when closing starts.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Closing {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,238 @@
+//! Real-time events over real WebSockets against the real server.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use smartqueue_tests::{Api, TestServer};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &TestServer, path: &str) -> Ws {
+    let url = format!("ws://{}/ws/tenants/{path}", server.addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connect")
+        .0
+}
+
+/// The next JSON message (skipping pings), or the close code if the server closed.
+async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| u16::from(f.code))),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Ok(None) => return Err(None),
+            Err(_) => panic!("no message within 5 s"),
+        }
+    }
+}
+
+/// Events of `kind`, skipping others.
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let v = next(ws).await.expect("open");
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+async fn setup(server: &TestServer) -> (Api, Value, Api) {
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    let agent = admin.agent("agent@bank.test", &[&q]).await;
+    (admin, q, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_channel_sees_the_call_at_once() {
+    let server = TestServer::start().await;
+    let (admin, q, agent) = setup(&server).await;
+    let qid = q["id"].as_str().unwrap();
+    let mut ws = connect(
+        &server,
+        &format!("bank/queues/{qid}/?token={}", admin.token),
+    )
+    .await;
+    let hello = next(&mut ws).await.unwrap();
+    assert_eq!(hello["type"], "hello");
+    admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    let created = next_of(&mut ws, "ticket.created").await;
+    assert_eq!(
+        (
+            created["data"]["number"].as_str(),
+            created["tenant"].as_str()
+        ),
+        (Some("A001"), Some("bank"))
+    );
+    assert!(
+        created["data"].get("tracking_token").is_none(),
+        "the secret token is never broadcast"
+    );
+    let t0 = Instant::now();
+    agent
+        .post(&agent.t("agents/call-next/"), &json!({}))
+        .await
+        .expect(200);
+    let called = next_of(&mut ws, "ticket.called").await;
+    let latency = t0.elapsed();
+    assert_eq!(called["data"]["number"], "A001");
+    assert_eq!(
+        called["seq"].as_i64(),
+        created["seq"].as_i64().map(|s| s + 1),
+        "seq strictly increasing, nothing between"
+    );
+    assert!(
+        latency < Duration::from_secs(1),
+        "call reached the screen in {latency:?}"
+    );
+    eprintln!("call → frame: {latency:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_with_since_replays_exactly_the_missed_events_in_order() {
+    let server = TestServer::start().await;
+    let (admin, q, agent) = setup(&server).await;
+    let mut ws = connect(&server, &format!("bank/?token={}", admin.token)).await;
+    let seen = next(&mut ws).await.unwrap()["seq"].as_i64().unwrap();
+    drop(ws);
+    // While disconnected: 3 tickets, a call, a refused action (emits nothing), a start.
+    for _ in 0..3 {
+        admin
+            .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+            .await
+            .expect(201);
+    }
+    let called = agent
+        .post(&agent.t("agents/call-next/"), &json!({}))
+        .await
+        .expect(200);
+    let id = called["ticket"]["id"].as_str().unwrap();
+    assert_eq!(
+        agent
+            .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
+            .await
+            .status
+            .as_u16(),
+        409
+    );
+    agent
+        .post(
+            &agent.t(&format!("tickets/{id}/start_service/")),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+
+    let mut ws = connect(
+        &server,
+        &format!("bank/?token={}&since={seen}", admin.token),
+    )
+    .await;
+    let hello = next(&mut ws).await.unwrap();
+    let head = hello["seq"].as_i64().unwrap();
+    let mut got = Vec::new();
+    while got.len() < (head - seen) as usize {
+        got.push(next(&mut ws).await.unwrap());
+    }
+    let kinds: Vec<&str> = got.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ticket.created",
+            "ticket.created",
+            "ticket.created",
+            "ticket.called",
+            "ticket.started"
+        ]
+    );
+    let seqs: Vec<i64> = got.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        ((seen + 1)..=head).collect::<Vec<_>>(),
+        "exactly the missed seqs, in order"
+    );
+    // The replay equals the server's event log.
+    let tenant = server.store.tenant_by_slug("bank").await.unwrap().unwrap();
+    let log = server
+        .store
+        .events_since(tenant.id, seen, 100)
+        .await
+        .unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+    // Then live events follow, without a duplicate.
+    agent
+        .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
+        .await
+        .expect(200);
+    let live = next(&mut ws).await.unwrap();
+    assert_eq!(
+        (live["type"].as_str(), live["seq"].as_i64()),
+        (Some("ticket.closed"), Some(head + 1))
+    );
+
+    // A client ahead of the log (e.g. the database was restored) is told to resync.
+    let mut ws = connect(
+        &server,
+        &format!("bank/?token={}&since={}", admin.token, head + 1000),
+    )
+    .await;
+    next(&mut ws).await.unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "resync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_credentials_are_refused_with_a_close_code() {
+    let server = TestServer::start().await;
+    let (admin, q, _agent) = setup(&server).await;
+    let other = server.tenant("other").await;
+    let oq = other.queue("O", "fifo").await;
+    let qid = q["id"].as_str().unwrap();
+
+    let mut ws = connect(&server, &format!("bank/queues/{qid}/?token=garbage")).await;
+    assert_eq!(next(&mut ws).await.unwrap_err(), Some(4401));
+    // No token: the first message must authenticate.
+    let mut ws = connect(&server, &format!("bank/queues/{qid}/")).await;
+    ws.send(Message::Text(r#"{"type":"hello"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await.unwrap_err(), Some(4401));
+    // Another tenant's token on this tenant, and this tenant's token on another tenant's queue.
+    let mut ws = connect(
+        &server,
+        &format!("bank/queues/{qid}/?token={}", other.token),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap_err(), Some(4404));
+    let mut ws = connect(
+        &server,
+        &format!(
+            "bank/queues/{}/?token={}",
+            oq["id"].as_str().unwrap(),
+            admin.token
+        ),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap_err(), Some(4404));
+    // Authenticating by first message works.
+    let mut ws = connect(&server, &format!("bank/queues/{qid}/")).await;
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": admin.token})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "hello");
+    ws.send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "pong");
+}
