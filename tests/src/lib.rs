@@ -11,13 +11,14 @@ use serde_json::{Value, json};
 use smartqueue_server::{Config, SqliteStore, Store};
 use tokio::sync::oneshot;
 
-/// A real server on `127.0.0.1:<ephemeral>` over a SQLite file in a temporary directory, shut
-/// down when dropped.
+/// A real server on `127.0.0.1:<ephemeral>` over a SQLite file in a temporary directory. It runs
+/// on its own tokio runtime, so [`TestServer::crash_and_restart`] can kill it the way a crash
+/// does: every task and connection gone at once, no goodbye.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    runtime: Option<tokio::runtime::Runtime>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -29,25 +30,49 @@ impl TestServer {
     /// Starts a server with `config`.
     pub async fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, config).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path().join("smartqueue.db")).expect("open store"));
-        let app = smartqueue_server::app(store.clone(), config)
-            .await
-            .expect("app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(smartqueue_server::serve(listener, app, async move {
-            let _ = rx.await;
-        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (ready_tx, ready_rx) = oneshot::channel::<()>();
+        let server_store = store.clone();
+        runtime.spawn(async move {
+            let app = smartqueue_server::app(server_store, config)
+                .await
+                .expect("app");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = ready_tx.send(());
+            let _ = smartqueue_server::serve(listener, app, std::future::pending()).await;
+        });
+        ready_rx.await.expect("server started");
         TestServer {
             addr,
             store,
-            stop: Some(tx),
-            _dir: dir,
+            runtime: Some(runtime),
+            dir: Some(dir),
         }
+    }
+
+    /// Kills the server abruptly and starts a new one on the same database file, on a new port.
+    pub async fn crash_and_restart(mut self) -> TestServer {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        let dir = self.dir.take().expect("database directory");
+        drop(self);
+        // Let the old writer thread finish its last batch.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Self::start_in(dir, Config::default()).await
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -74,8 +99,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
