@@ -297,3 +297,84 @@ async fn a_client_converges_across_a_server_crash_without_missing_or_duplicating
     );
     assert_eq!(received, (1..=head).collect::<Vec<_>>());
 }
+
+fn rss_mib() -> f64 {
+    smartqueue_tests::load::rss_mib(std::process::id()).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_is_cut_off_and_memory_stays_flat() {
+    use smartqueue_core::{Channel, Priority};
+    use smartqueue_server::store::{Actor, NewTicket};
+    let server = TestServer::start().await;
+    let (admin, q, _agent) = setup(&server).await;
+    let tenant = server.store.tenant_by_slug("bank").await.unwrap().unwrap();
+    // A client that subscribes and then never reads, with a small receive buffer so the
+    // server's sends back up instead of disappearing into kernel buffers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let url = format!(
+        "ws://{}/ws/tenants/bank/?token={}",
+        server.addr, admin.token
+    );
+    let (mut stalled, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .unwrap();
+    next(&mut stalled).await.unwrap(); // hello
+    let before = rss_mib();
+    let qid: uuid::Uuid = q["id"].as_str().unwrap().parse().unwrap();
+    // Far more events than the live buffer (4,096) and the socket buffers hold.
+    for _ in 0..6000 {
+        let new = NewTicket {
+            queue_id: qid,
+            priority: Priority::Normal,
+            channel: Channel::Kiosk,
+            customer_id: None,
+            customer_name: Some("x".repeat(2000)),
+            customer_phone: None,
+        };
+        server
+            .store
+            .create_ticket(tenant.id, new, None, &Actor::system(), chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let grown = rss_mib() - before;
+    // The server dropped the reader: reading now yields what was already in flight, in order,
+    // and then the end of the stream (resync + close, or the dropped link), never a hang.
+    let mut last = 0;
+    let mut ended = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), stalled.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if let Some(seq) = v["seq"].as_i64().filter(|_| v["type"] == "ticket.created") {
+                    assert!(seq > last, "in order");
+                    last = seq;
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                ended = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(ended, "the stalled reader was disconnected");
+    assert!(
+        last < 6000,
+        "it did not get everything: it was cut off (got up to seq {last})"
+    );
+    assert!(
+        grown < 64.0,
+        "server memory stayed flat while a reader stalled: +{grown:.1} MiB"
+    );
+    eprintln!("stalled reader cut after seq {last}; RSS +{grown:.1} MiB");
+    // A healthy client is unaffected.
+    let mut ws = connect(&server, &format!("bank/?token={}", admin.token)).await;
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "hello");
+}
