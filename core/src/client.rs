@@ -101,6 +101,33 @@ impl ApiClient {
         self.send(req).await
     }
 
+    /// `method path` with an optional JSON body and `Idempotency-Key` (for outbox replays).
+    pub async fn send_with_key<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        self.send(req).await
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         mut req: reqwest::RequestBuilder,

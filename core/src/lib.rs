@@ -17,6 +17,7 @@
 //! Behind features, for the apps only:
 //! * `client` — [`client::ApiClient`], the HTTP client of the SmartQueue REST API.
 //! * `store` — [`store::LocalStore`], the versioned rusqlite store for offline state.
+//! * `sync` — [`sync::SyncEngine`], events + snapshot + local state + outbox for the apps.
 
 pub mod domain;
 pub mod eta;
@@ -29,5 +30,7 @@ pub mod staffing;
 pub mod client;
 #[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "sync")]
+pub mod sync;
 
 pub use domain::*;

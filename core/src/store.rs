@@ -39,6 +39,15 @@ pub enum StoreError {
     TooNew { found: u32, supported: u32 },
 }
 
+/// A command made while offline, replayed in order with its idempotency key.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxCommand {
+    pub idempotency_key: String,
+    pub method: String,
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
 /// An app's local database.
 #[derive(Debug)]
 pub struct LocalStore {
@@ -101,6 +110,50 @@ impl LocalStore {
         raw.map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(Into::into)
+    }
+
+    /// Appends a command to the outbox.
+    pub fn outbox_push(&self, cmd: &OutboxCommand) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (idempotency_key, method, path, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![cmd.idempotency_key, cmd.method, cmd.path, cmd.body.to_string(), chrono::Utc::now().to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Every queued command, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxCommand>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idempotency_key, method, path, body FROM outbox ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (idempotency_key, method, path, body) = row?;
+            out.push(OutboxCommand {
+                idempotency_key,
+                method,
+                path,
+                body: serde_json::from_str(&body)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes a command once the server has answered it.
+    pub fn outbox_remove(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM outbox WHERE idempotency_key = ?1",
+            [idempotency_key],
+        )?;
+        Ok(())
     }
 
     /// The schema as SQL text (table definitions in name order), for upgrade tests.

@@ -4,7 +4,8 @@
 //! Protocol: authenticate with `?token=<access token>` or a first message
 //! `{"type":"auth","token":…}`; resume with `?since=<seq>` (or `"since"` in the auth message).
 //! The server first answers `{"type":"hello","seq":<last seq>}`, then replays the channel's
-//! events after `since` from the persisted log, in order, then forwards live ones; events are
+//! events after `since` from the persisted log, in order, sends `{"type":"live","seq":N}`, then
+//! forwards live ones; events are
 //! the envelope `{seq, type, tenant, at, data}`. If `since` is older than the replay window or
 //! ahead of the log, it sends `{"type":"resync"}`: refetch the snapshot. Live events are
 //! published only after their transaction commits. A client that falls behind the live buffer
@@ -208,6 +209,9 @@ async fn session(
                 }
             }
         }
+    }
+    if !send_json(&mut socket, &json!({"type": "live", "seq": last})).await {
+        return;
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;

@@ -30,13 +30,20 @@ impl TestServer {
     /// Starts a server with `config`.
     pub async fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(dir, config).await
+        Self::start_in(dir, config, None).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
+    async fn start_in(
+        dir: tempfile::TempDir,
+        config: Config,
+        addr: Option<SocketAddr>,
+    ) -> TestServer {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path().join("smartqueue.db")).expect("open store"));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = std::net::TcpListener::bind(
+            addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")),
+        )
+        .expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,16 +70,22 @@ impl TestServer {
         }
     }
 
-    /// Kills the server abruptly and starts a new one on the same database file, on a new port.
-    pub async fn crash_and_restart(mut self) -> TestServer {
+    /// Kills the server abruptly, the way a crash does (every task and socket gone at once).
+    pub async fn crash(mut self) -> DownServer {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
         let dir = self.dir.take().expect("database directory");
+        let addr = self.addr;
         drop(self);
         // Let the old writer thread finish its last batch.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        Self::start_in(dir, Config::default()).await
+        DownServer { dir, addr }
+    }
+
+    /// Crashes the server and starts a new one on the same database file and port.
+    pub async fn crash_and_restart(self) -> TestServer {
+        self.crash().await.restart().await
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -94,6 +107,19 @@ impl TestServer {
         .await
         .expect("create tenant");
         Api::login(&self.url(), &email, "password123").await
+    }
+}
+
+/// A crashed server: its database and address, ready to restart.
+pub struct DownServer {
+    dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+}
+
+impl DownServer {
+    /// Starts a server again on the same database file and port.
+    pub async fn restart(self) -> TestServer {
+        TestServer::start_in(self.dir, Config::default(), Some(self.addr)).await
     }
 }
 

@@ -22,7 +22,12 @@ async fn connect(server: &TestServer, path: &str) -> Ws {
 async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
     loop {
         match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] != "live" {
+                    return Ok(v);
+                }
+            }
             Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| u16::from(f.code))),
             Ok(Some(Ok(_))) => continue,
             Ok(Some(Err(_))) | Ok(None) => return Err(None),

@@ -1,0 +1,369 @@
+//! The client sync engine (feature `sync`), shared by every app.
+//!
+//! One engine follows one channel of the server (`queues/{id}/`, `tickets/{id}/`, the tenant
+//! feed…) and keeps a view of its tickets:
+//!
+//! 1. connect the WebSocket (`?token=&since=<last seq>`); the server answers `hello` with its head
+//!    seq, replays what this client missed, says `live`, then streams live events;
+//! 2. without a stored view, or on `resync`, load the snapshot over REST and continue from the
+//!    `hello` seq;
+//! 3. apply events in `seq` order (older or repeated seqs are ignored; on the unfiltered tenant
+//!    feed a jump in `seq` is a gap and triggers a snapshot);
+//! 4. persist the view and last seq in the [`LocalStore`] after every change, so an app restarts
+//!    straight into its last known screen;
+//! 5. replay the outbox (commands made offline, each with its idempotency key) in order once the
+//!    link is up: each lands exactly once because the server deduplicates by key;
+//! 6. on any failure, go offline and reconnect with jittered exponential backoff.
+//!
+//! Apps observe [`SyncState`] through a `watch` channel; they never talk HTTP/WS themselves.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{ApiClient, ApiError};
+use crate::store::{LocalStore, OutboxCommand, StoreError};
+
+/// State of the link to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// No link; showing the last known state.
+    Offline,
+    /// Connected, catching up (replay, snapshot, outbox).
+    Syncing,
+    /// Up to date and streaming.
+    Online,
+}
+
+/// What an app shows: the channel's tickets (API JSON, by id) as of `last_seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    pub connection: Connection,
+    pub last_seq: i64,
+    pub tickets: BTreeMap<String, Value>,
+    /// Commands waiting in the outbox.
+    pub pending_commands: usize,
+}
+
+/// What to follow.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// e.g. `http://127.0.0.1:8000`.
+    pub base_url: String,
+    pub tenant: String,
+    /// Access token (staff JWT; device tokens later).
+    pub token: String,
+    /// Channel path after `ws/tenants/{tenant}/`: `""` (tenant feed), `queues/{id}/`, …
+    pub channel: String,
+    /// REST path (after `/api/v1/tenants/{tenant}/`) of the snapshot, a ticket list page.
+    pub snapshot: String,
+    /// Local database file.
+    pub store_path: PathBuf,
+}
+
+/// Errors that stop a connection attempt (the engine retries).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("websocket: {0}")]
+    Ws(String),
+    #[error("refused by the server: close code {0}")]
+    Refused(u16),
+}
+
+const VIEW_KEY: &str = "sync.view";
+const SEQ_KEY: &str = "sync.last_seq";
+
+/// A running engine. Dropping it stops the background task.
+pub struct SyncEngine {
+    state: watch::Receiver<SyncState>,
+    tx: Arc<watch::Sender<SyncState>>,
+    store: Arc<Mutex<LocalStore>>,
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SyncEngine {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Inner {
+    config: SyncConfig,
+    api: ApiClient,
+    store: Arc<Mutex<LocalStore>>,
+    tx: Arc<watch::Sender<SyncState>>,
+    wake: Arc<Notify>,
+}
+
+impl SyncEngine {
+    /// Opens the local store (showing its last known state at once, offline) and starts syncing.
+    pub fn start(config: SyncConfig) -> Result<SyncEngine, SyncError> {
+        let store = LocalStore::open(&config.store_path)?;
+        let tickets: BTreeMap<String, Value> = store.get(VIEW_KEY)?.unwrap_or_default();
+        let last_seq: i64 = store.get(SEQ_KEY)?.unwrap_or(0);
+        let pending_commands = store.outbox()?.len();
+        let (tx, rx) = watch::channel(SyncState {
+            connection: Connection::Offline,
+            last_seq,
+            tickets,
+            pending_commands,
+        });
+        let mut api = ApiClient::new(config.base_url.clone());
+        api.set_access_token(Some(config.token.clone()));
+        let store = Arc::new(Mutex::new(store));
+        let wake = Arc::new(Notify::new());
+        let tx = Arc::new(tx);
+        let inner = Inner {
+            config,
+            api,
+            store: store.clone(),
+            tx: tx.clone(),
+            wake: wake.clone(),
+        };
+        let task = tokio::spawn(inner.run());
+        Ok(SyncEngine {
+            state: rx,
+            tx,
+            store,
+            wake,
+            task,
+        })
+    }
+
+    /// The observable state.
+    pub fn subscribe(&self) -> watch::Receiver<SyncState> {
+        self.state.clone()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SyncState {
+        self.state.borrow().clone()
+    }
+
+    /// Queues a command (e.g. `POST tickets/` from a kiosk) to send now or when the link
+    /// returns; `path` is relative to the tenant (`tickets/`). Returns its idempotency key.
+    pub fn enqueue(&self, method: &str, path: &str, body: Value) -> Result<String, SyncError> {
+        let key = uuid::Uuid::now_v7().to_string();
+        let cmd = OutboxCommand {
+            idempotency_key: key.clone(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            body,
+        };
+        let pending = {
+            let store = self
+                .store
+                .lock()
+                .map_err(|_| SyncError::Ws("store poisoned".into()))?;
+            store.outbox_push(&cmd)?;
+            store.outbox()?.len()
+        };
+        self.tx.send_modify(|s| s.pending_commands = pending);
+        self.wake.notify_one();
+        Ok(key)
+    }
+}
+
+impl Inner {
+    fn update(&self, f: impl FnOnce(&mut SyncState)) {
+        self.tx.send_modify(f);
+    }
+
+    fn persist(&self) -> Result<(), SyncError> {
+        let s = self.tx.borrow().clone();
+        let store = self
+            .store
+            .lock()
+            .map_err(|_| SyncError::Ws("store poisoned".into()))?;
+        store.put(VIEW_KEY, &s.tickets)?;
+        store.put(SEQ_KEY, &s.last_seq)?;
+        Ok(())
+    }
+
+    async fn run(self) {
+        let mut attempt: u32 = 0;
+        loop {
+            match self.session().await {
+                Ok(()) => attempt = 0,
+                Err(SyncError::Refused(code)) if code == 4401 || code == 4404 => {
+                    // Credentials or channel refused: retrying quickly would not help.
+                    attempt = attempt.max(6);
+                }
+                Err(_) => {}
+            }
+            self.update(|s| s.connection = Connection::Offline);
+            attempt = attempt.saturating_add(1);
+            // Exponential backoff 100 ms … 5 s with full jitter, so a fleet of kiosks does not
+            // reconnect in lockstep after an outage; a new outbox command retries at once.
+            let cap = (100u64 << attempt.min(6)).min(5_000);
+            let wait = Duration::from_millis(rand::random_range(cap / 2..=cap));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    async fn snapshot(&self, head: i64) -> Result<(), SyncError> {
+        let page: Value = self
+            .api
+            .get(&format!(
+                "/api/v1/tenants/{}/{}",
+                self.config.tenant, self.config.snapshot
+            ))
+            .await?;
+        let tickets: BTreeMap<String, Value> = page["results"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| Some((t["id"].as_str()?.to_owned(), t.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.update(|s| {
+            s.tickets = tickets;
+            s.last_seq = head;
+        });
+        self.persist()
+    }
+
+    async fn flush_outbox(&self) -> Result<(), SyncError> {
+        let commands = self
+            .store
+            .lock()
+            .map_err(|_| SyncError::Ws("store poisoned".into()))?
+            .outbox()?;
+        for cmd in commands {
+            let path = format!("/api/v1/tenants/{}/{}", self.config.tenant, cmd.path);
+            let result = self
+                .api
+                .send_with_key::<Value>(
+                    &cmd.method,
+                    &path,
+                    Some(&cmd.body),
+                    Some(&cmd.idempotency_key),
+                )
+                .await;
+            match result {
+                // Network trouble: keep it and the ones after it, in order, for later.
+                Err(ApiError::Network(e)) => return Err(SyncError::Api(ApiError::Network(e))),
+                // Answered (done, or refused for good): it will never be sent again.
+                _ => self
+                    .store
+                    .lock()
+                    .map_err(|_| SyncError::Ws("store poisoned".into()))?
+                    .outbox_remove(&cmd.idempotency_key)?,
+            }
+            let left = self
+                .store
+                .lock()
+                .map_err(|_| SyncError::Ws("store poisoned".into()))?
+                .outbox()?
+                .len();
+            self.update(|s| s.pending_commands = left);
+        }
+        Ok(())
+    }
+
+    fn apply(&self, e: &Value) -> bool {
+        let Some(seq) = e["seq"].as_i64() else {
+            return true;
+        };
+        let last = self.tx.borrow().last_seq;
+        if seq <= last {
+            return true; // already applied
+        }
+        if self.config.channel.is_empty() && seq != last + 1 {
+            return false; // gap on the full feed
+        }
+        let kind = e["type"].as_str().unwrap_or_default();
+        self.update(|s| {
+            if kind.starts_with("ticket.")
+                && let Some(id) = e["data"]["id"].as_str()
+            {
+                s.tickets.insert(id.to_owned(), e["data"].clone());
+            }
+            s.last_seq = seq;
+        });
+        true
+    }
+
+    async fn session(&self) -> Result<(), SyncError> {
+        let ws_base = self.config.base_url.replacen("http", "ws", 1);
+        let had_view = self.tx.borrow().last_seq > 0;
+        let since = self.tx.borrow().last_seq;
+        let mut url = format!(
+            "{ws_base}/ws/tenants/{}/{}?token={}",
+            self.config.tenant, self.config.channel, self.config.token
+        );
+        if had_view {
+            url.push_str(&format!("&since={since}"));
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| SyncError::Ws(e.to_string()))?;
+        self.update(|s| s.connection = Connection::Syncing);
+        loop {
+            let msg = tokio::select! {
+                m = ws.next() => m,
+                _ = self.wake.notified() => {
+                    self.flush_outbox().await?;
+                    continue;
+                }
+            };
+            let text = match msg {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Ping(p))) => {
+                    let _ = ws.send(Message::Pong(p)).await;
+                    continue;
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(SyncError::Refused(
+                        frame.map(|f| u16::from(f.code)).unwrap_or(1000),
+                    ));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(SyncError::Ws(e.to_string())),
+                None => return Ok(()),
+            };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            match v["type"].as_str() {
+                Some("hello") if !had_view => self.snapshot(v["seq"].as_i64().unwrap_or(0)).await?,
+                Some("live") => {
+                    // Replay done: send what was made offline, then we are up to date.
+                    self.flush_outbox().await?;
+                    self.update(|s| s.connection = Connection::Online);
+                }
+                Some("resync") => {
+                    let head = v["seq"].as_i64().unwrap_or(0);
+                    self.snapshot(head).await?;
+                }
+                Some("pong") => {}
+                Some(_) => {
+                    if !self.apply(&v) {
+                        // A gap: reload and carry on from here.
+                        let head = v["seq"].as_i64().unwrap_or(0);
+                        self.snapshot(head).await?;
+                    }
+                    self.persist()?;
+                }
+                None => {}
+            }
+        }
+    }
+}
