@@ -91,6 +91,10 @@ async fn send_json(socket: &mut WebSocket, v: &impl serde::Serialize) -> bool {
     let Ok(text) = serde_json::to_string(v) else {
         return false;
     };
+    send_text(socket, text).await
+}
+
+async fn send_text(socket: &mut WebSocket, text: String) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
         Ok(Ok(()))
@@ -220,12 +224,14 @@ async fn session(
     loop {
         tokio::select! {
             ev = live.recv() => match ev {
-                Ok(e) => {
+                Ok(live_event) => {
+                    let e = &live_event.event;
                     if e.tenant_id != tenant || e.seq <= last {
                         continue;
                     }
                     last = e.seq;
-                    if channel.wants(&e) && !send_json(&mut socket, e.as_ref()).await {
+                    // The envelope was serialized once by the publisher; this only copies it.
+                    if channel.wants(e) && !send_text(&mut socket, live_event.json.clone()).await {
                         return; // stalled reader: drop it
                     }
                 }
@@ -274,6 +280,12 @@ fn upgrade(
 ) -> Response {
     let slug = params.get("tenant_slug").cloned().unwrap_or_default();
     let id = params.get("id").and_then(|s| s.parse::<Id>().ok());
+    // Small per-connection buffers: a screen receives short JSON frames, and ten thousand
+    // subscribers with tungstenite's default 128 KiB read buffer would need over a GiB.
+    let ws = ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(64 * 1024);
     ws.on_upgrade(move |mut socket| async move {
         let channel = match (kind, id) {
             ("tenant", _) => Channel::Tenant,

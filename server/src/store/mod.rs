@@ -191,6 +191,14 @@ pub struct StoredEvent {
     pub data: Value,
 }
 
+/// A committed event as published to subscribers: the event and its envelope JSON, serialized
+/// once by the publisher and shared by every WebSocket session that forwards it.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub event: StoredEvent,
+    pub json: String,
+}
+
 /// Live figures of one queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueueCounts {
@@ -343,7 +351,7 @@ pub trait Store: Send + Sync + 'static {
     // --- events -----------------------------------------------------------------------------
     /// Committed events of every tenant, published after their transaction commits (never
     /// before), each exactly once, in commit order.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<StoredEvent>>;
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<LiveEvent>>;
     /// The tenant's events with `seq > since`, oldest first, at most `limit`.
     async fn events_since(
         &self,

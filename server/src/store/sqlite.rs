@@ -53,7 +53,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<tokio::sync::Semaphore>,
-    events: tokio::sync::broadcast::Sender<Arc<StoredEvent>>,
+    events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -113,7 +113,7 @@ pub fn migrate(path: &Path) -> Result<(), StoreError> {
 fn writer_loop(
     conn: Connection,
     rx: mpsc::Receiver<Job>,
-    events: tokio::sync::broadcast::Sender<Arc<StoredEvent>>,
+    events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -150,8 +150,9 @@ fn writer_loop(
         // Events go out only once their transaction is durable, in commit order.
         let pending = PENDING_EVENTS.with(|p| std::mem::take(&mut *p.borrow_mut()));
         if committed.is_ok() {
-            for e in pending {
-                let _ = events.send(Arc::new(e));
+            for event in pending {
+                let json = serde_json::to_string(&event).unwrap_or_default();
+                let _ = events.send(Arc::new(LiveEvent { event, json }));
             }
         }
         for reply in replies {
@@ -1351,7 +1352,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StoredEvent>> {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveEvent>> {
         self.events.subscribe()
     }
 

@@ -1,0 +1,234 @@
+//! Fan-out benchmark: N WebSocket subscribers on one queue channel of a real server process; an
+//! agent calls; measures call → frame latency at every subscriber and the server's RSS.
+//!
+//! ```sh
+//! cargo build --release -p smartqueue-server -p smartqueue-tests
+//! target/release/smartqueue-fanout --subscribers 1000,10000 --rounds 5
+//! ```
+//! Each side needs one file descriptor per connection (the harness raises its soft limit to the
+//! hard limit; the server runs as a separate process).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::StreamExt;
+use serde_json::json;
+use smartqueue_tests::Api;
+use smartqueue_tests::load::rss_mib;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(about = "SmartQueue WebSocket fan-out benchmark")]
+struct Args {
+    /// Server binary (default: smartqueue-server next to this program).
+    #[arg(long)]
+    server_bin: Option<std::path::PathBuf>,
+    /// Subscriber counts to run.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    subscribers: Vec<usize>,
+    /// Calls measured per subscriber count.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+/// Raises this process's soft limit on open files to the hard limit (one descriptor per
+/// connection) and reports it.
+fn raise_fd_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                eprintln!("open files limit: {}", lim.rlim_cur);
+            }
+        }
+    }
+}
+
+fn pct(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    raise_fd_limit();
+    let bin = args.server_bin.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("smartqueue-server")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("fanout.db").display());
+    let ok = Command::new(&bin)
+        .args([
+            "--database",
+            &db,
+            "create-tenant",
+            "--name",
+            "Fan",
+            "--slug",
+            "fan",
+            "--admin-email",
+            "admin@fan.test",
+            "--admin-password",
+            "fanpass12",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "create-tenant");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(&bin)
+        .args([
+            "--database",
+            &db,
+            "serve",
+            "--addr",
+            &addr,
+            "--public-rate-per-minute",
+            "0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let base = format!("http://{addr}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/api/v1/health/")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let admin = Api::login(&base, "admin@fan.test", "fanpass12").await;
+    let q = admin.queue("A", "fifo").await;
+    let agent = admin.agent("agent@fan.test", &[&q]).await;
+    let qid = q["id"].as_str().unwrap().to_owned();
+    println!("| subscribers | calls | frames | p50 ms | p99 ms | max ms | server RSS MiB |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in &args.subscribers {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(String, Instant)>();
+        let mut ready = 0;
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
+        let url = format!(
+            "ws://{addr}/ws/tenants/fan/queues/{qid}/?token={}",
+            admin.token
+        );
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let (url, tx, ready_tx) = (url.clone(), tx.clone(), ready_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ws = loop {
+                    match tokio_tungstenite::connect_async(url.as_str()).await {
+                        Ok((ws, _)) => break ws,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(20 + (i % 50) as u64)).await
+                        }
+                    }
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if let Message::Text(t) = m {
+                        // Timestamp first and avoid a full JSON parse: the harness shares the
+                        // machine's two cores with the server, and its own work would count as
+                        // fan-out latency.
+                        let at = Instant::now();
+                        if t.contains("\"type\":\"ticket.called\"") {
+                            let id = t
+                                .split("\"id\":\"")
+                                .nth(1)
+                                .and_then(|r| r.get(..36))
+                                .unwrap_or_default()
+                                .to_owned();
+                            let _ = tx.send((id, at));
+                        } else if t.contains("\"type\":\"live\"") {
+                            let _ = ready_tx.send(());
+                        }
+                    }
+                }
+            }));
+        }
+        while ready < n {
+            if ready_rx.recv().await.is_some() {
+                ready += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut latencies = Vec::new();
+        let mut frames = 0;
+        for _ in 0..args.rounds {
+            admin
+                .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+                .await
+                .expect(201);
+            let sent = Instant::now();
+            let called = agent
+                .post(&agent.t("agents/call-next/"), &json!({}))
+                .await
+                .expect(200);
+            let id = called["ticket"]["id"].as_str().unwrap().to_owned();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut got = 0;
+            while got < n && Instant::now() < deadline {
+                if let Ok(Some((tid, at))) =
+                    tokio::time::timeout(Duration::from_secs(30), rx.recv()).await
+                    && tid == id
+                {
+                    got += 1;
+                    latencies.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+                }
+            }
+            frames += got;
+            // Free the agent for the next round.
+            agent
+                .post(
+                    &agent.t(&format!("tickets/{id}/start_service/")),
+                    &json!({}),
+                )
+                .await
+                .expect(200);
+            agent
+                .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
+                .await
+                .expect(200);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let rss = rss_mib(pid).unwrap_or(0.0);
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "| {n} | {} | {frames}/{} | {:.2} | {:.2} | {:.2} | {rss:.1} |",
+            args.rounds,
+            n * args.rounds,
+            pct(&latencies, 0.5),
+            pct(&latencies, 0.99),
+            latencies.last().copied().unwrap_or(0.0)
+        );
+        for t in tasks {
+            t.abort();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
