@@ -65,7 +65,9 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn print_logins(url: &str, logins: &[crate::demo::DemoLogin]) {
-    println!("SmartQueue demo tenant 'demo-bank' — sign in at {url} with:");
+    println!(
+        "SmartQueue demo tenant 'demo-bank' at {url} (API explorer: {url}api/docs/) — sign in with:"
+    );
     for l in logins {
         println!("  {:8} {:28} {}", l.role, l.email, l.password);
     }

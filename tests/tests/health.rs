@@ -73,3 +73,11 @@ async fn metrics_are_exposed_in_prometheus_format() {
     assert!(text.contains("smartqueue_tickets_created_total"));
     assert!(text.contains("smartqueue_http_request_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn the_root_url_leads_to_the_api_explorer() {
+    let server = TestServer::start().await;
+    let r = reqwest::get(format!("{}/", server.url())).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.url().path().ends_with("/api/docs/"));
+}

@@ -185,6 +185,7 @@ pub fn router(state: AppState) -> Router {
     api.route("/metrics", axum::routing::get(crate::telemetry::render))
         .route("/api/schema/", axum::routing::get(schema_json))
         .route("/api/docs/", axum::routing::get(docs_page))
+        .route("/", axum::routing::get(|| async { axum::response::Redirect::temporary("/api/docs/") }))
         .merge(crate::realtime::routes())
         .fallback(not_found)
         .route_layer(middleware::from_fn(crate::telemetry::track))
