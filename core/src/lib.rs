@@ -13,12 +13,14 @@
 //! * [`numbering`] — ticket numbers (`A042`) and business days in the site's time zone.
 //! * [`eta`] — P50/P90 waiting-time estimates from measured service times.
 //! * [`staffing`] — Erlang C staffing maths.
+//! * [`announce`] — what a display shows and says for a call ("Ticket A 0 4 2, guichet 3").
 //!
 //! Behind features, for the apps only:
 //! * `client` — [`client::ApiClient`], the HTTP client of the SmartQueue REST API.
 //! * `store` — [`store::LocalStore`], the versioned rusqlite store for offline state.
 //! * `sync` — [`sync::SyncEngine`], events + snapshot + local state + outbox for the apps.
 
+pub mod announce;
 pub mod domain;
 pub mod eta;
 pub mod lifecycle;

@@ -89,6 +89,64 @@ async fn a_queue_channel_sees_the_call_at_once() {
     let called = next_of(&mut ws, "ticket.called").await;
     let latency = t0.elapsed();
     assert_eq!(called["data"]["number"], "A001");
+    // What the screen shows and says.
+    let display = &called["data"]["display"];
+    assert_eq!(
+        (display["number"].as_str(), display["queue"].as_str()),
+        (Some("A001"), Some("Queue A"))
+    );
+    assert_eq!(display["announce_fr"], "Ticket A 0 0 1");
+    // With a counter, the counter is named; a recall is announced again.
+    let counter = admin
+        .post(
+            &admin.t("counters/"),
+            &json!({"site_id": q["site_id"], "name": "Guichet 3"}),
+        )
+        .await
+        .expect(201);
+    agent
+        .patch(
+            &agent.t("agents/me/"),
+            &json!({"counter_id": counter["id"]}),
+        )
+        .await
+        .expect(200);
+    let id = called["data"]["id"].as_str().unwrap();
+    agent
+        .post(
+            &agent.t(&format!("tickets/{id}/start_service/")),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    agent
+        .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
+        .await
+        .expect(200);
+    admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    let second = agent
+        .post(&agent.t("agents/call-next/"), &json!({}))
+        .await
+        .expect(200);
+    let called2 = next_of(&mut ws, "ticket.called").await;
+    assert_eq!(
+        called2["data"]["display"]["announce_fr"],
+        "Ticket A 0 0 2, Guichet 3"
+    );
+    assert_eq!(called2["data"]["display"]["counter"], "Guichet 3");
+    let id2 = second["ticket"]["id"].as_str().unwrap();
+    agent
+        .post(&agent.t(&format!("tickets/{id2}/recall/")), &json!({}))
+        .await
+        .expect(200);
+    let recalled = next_of(&mut ws, "ticket.recalled").await;
+    assert_eq!(
+        recalled["data"]["display"]["announce_en"],
+        "Ticket A 0 0 2, Guichet 3"
+    );
     assert_eq!(
         called["seq"].as_i64(),
         created["seq"].as_i64().map(|s| s + 1),

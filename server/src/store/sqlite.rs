@@ -649,6 +649,29 @@ fn ticket_event_data(t: &Ticket, position: Option<u32>) -> Value {
     v
 }
 
+/// Adds what a waiting-room screen shows and says to a `ticket.called` / `ticket.recalled`
+/// event: number, counter name, queue name and the sentence to announce.
+fn with_display(
+    conn: &Connection,
+    mut data: Value,
+    t: &Ticket,
+    queue: &Queue,
+) -> StoreResult<Value> {
+    let counter: Option<smartqueue_core::Counter> = match t.counter_id {
+        Some(c) => get_doc(conn, t.tenant_id, Kind::Counter, c)?,
+        None => None,
+    };
+    let display = smartqueue_core::announce::call_display(
+        &t.number,
+        counter.as_ref().map(|c| c.name.as_str()),
+        &queue.name,
+    );
+    if let Value::Object(m) = &mut data {
+        m.insert("display".into(), serde_json::to_value(display)?);
+    }
+    Ok(data)
+}
+
 fn release_agent(
     conn: &Connection,
     tenant: Id,
@@ -1183,7 +1206,10 @@ impl Store for SqliteStore {
             update_ticket(conn, &t, &policy)?;
             track_waiting(conn, Some(&before), &t)?;
             let pos = position(conn, &t, &policy)?;
-            let data = ticket_event_data(&t, pos);
+            let mut data = ticket_event_data(&t, pos);
+            if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
+                data = with_display(conn, data, &t, &target_queue)?;
+            }
             emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
             metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, &format!("ticket.{}", kind.as_str()), "ticket", t.id, Some(ticket_event_data(&before, None)), Some(data), now)?;
@@ -1220,6 +1246,7 @@ impl Store for SqliteStore {
             }
             let mut policies = Vec::with_capacity(ids.len());
             let mut heads: Vec<Vec<Ticket>> = Vec::with_capacity(ids.len());
+            let mut loaded: Vec<Queue> = Vec::with_capacity(ids.len());
             for qid in &ids {
                 let q: Queue = require_doc(conn, tenant_id, Kind::Queue, *qid)?;
                 let head: Option<String> = conn
@@ -1230,6 +1257,7 @@ impl Store for SqliteStore {
                     .query_row(params![tenant_id.to_string(), qid.to_string()], |r| r.get(0))
                     .optional()?;
                 policies.push(queue_policy(&q));
+                loaded.push(q);
                 heads.push(head.map(|s| from_json(&s)).transpose()?.into_iter().collect());
             }
             let candidates: Vec<QueueCandidates<'_>> =
@@ -1246,7 +1274,8 @@ impl Store for SqliteStore {
             agent.status = AgentStatus::Busy;
             agent.status_changed_at = now;
             put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
-            let data = ticket_event_data(&t, None);
+            let queue = loaded.iter().find(|q| q.id == t.queue_id).ok_or(StoreError::NotFound("queue"))?;
+            let data = with_display(conn, ticket_event_data(&t, None), &t, queue)?;
             emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
             metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_event_data(&chosen, None)), Some(data), now)?;
