@@ -67,7 +67,13 @@ pub struct SyncConfig {
     pub snapshot: String,
     /// Local database file.
     pub store_path: PathBuf,
+    /// The engine pings this often and drops a link silent for twice as long (the server does
+    /// the same), so a dead server is noticed within 30 s with the default of 15 s.
+    pub heartbeat: Duration,
 }
+
+/// The default heartbeat interval.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Errors that stop a connection attempt (the engine retries).
 #[derive(Debug, thiserror::Error)]
@@ -316,6 +322,9 @@ impl Inner {
             .await
             .map_err(|e| SyncError::Ws(e.to_string()))?;
         self.update(|s| s.connection = Connection::Syncing);
+        let mut beat = tokio::time::interval(self.config.heartbeat);
+        beat.tick().await;
+        let mut heard = tokio::time::Instant::now();
         loop {
             let msg = tokio::select! {
                 m = ws.next() => m,
@@ -323,7 +332,15 @@ impl Inner {
                     self.flush_outbox().await?;
                     continue;
                 }
+                _ = beat.tick() => {
+                    if heard.elapsed() > self.config.heartbeat * 2 {
+                        return Err(SyncError::Ws("no answer from the server: link is dead".into()));
+                    }
+                    ws.send(Message::Text(r#"{"type":"ping"}"#.into())).await.map_err(|e| SyncError::Ws(e.to_string()))?;
+                    continue;
+                }
             };
+            heard = tokio::time::Instant::now();
             let text = match msg {
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Ping(p))) => {

@@ -30,6 +30,7 @@ fn config(server: &TestServer, admin: &Api, queue: &str, dir: &std::path::Path) 
         channel: format!("queues/{queue}/"),
         snapshot: format!("tickets/?queue_id={queue}&limit=500"),
         store_path: dir.join("app.db"),
+        heartbeat: smartqueue_core::sync::HEARTBEAT,
     }
 }
 
@@ -119,6 +120,7 @@ fn config_for(
         channel: format!("queues/{queue}/"),
         snapshot: format!("tickets/?queue_id={queue}&limit=500"),
         store_path: dir.join("app.db"),
+        heartbeat: smartqueue_core::sync::HEARTBEAT,
     }
 }
 
@@ -179,4 +181,45 @@ async fn a_kiosk_issues_100_tickets_offline_and_each_lands_once_in_order() {
         .map(|i| (format!("A{:03}", i + 1), format!("k{i:03}")))
         .collect();
     assert_eq!(got, want, "they joined the queue in issue order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_detected_by_the_heartbeat() {
+    // A peer that accepts the WebSocket and then never says anything (a hung server, a dead
+    // link that still looks open).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                held.push(ws);
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let engine = SyncEngine::start(SyncConfig {
+        base_url: format!("http://{addr}"),
+        tenant: "bank".into(),
+        token: "t".into(),
+        channel: String::new(),
+        snapshot: "tickets/".into(),
+        store_path: dir.path().join("app.db"),
+        heartbeat: Duration::from_millis(300),
+    })
+    .unwrap();
+    wait_for(&engine, "connected", |s| {
+        s.connection == Connection::Syncing
+    })
+    .await;
+    let t0 = tokio::time::Instant::now();
+    wait_for(&engine, "dead link noticed", |s| {
+        s.connection == Connection::Offline
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "noticed after {:?}",
+        t0.elapsed()
+    );
 }
