@@ -70,6 +70,11 @@ async fn a_queue_channel_sees_the_call_at_once() {
         .await
         .expect(201);
     let created = next_of(&mut ws, "ticket.created").await;
+    // The event carries the queue's new length.
+    assert_eq!(
+        created["data"]["queues"],
+        json!([{"queue_id": qid, "waiting": 1}])
+    );
     assert_eq!(
         (
             created["data"]["number"].as_str(),
@@ -89,6 +94,10 @@ async fn a_queue_channel_sees_the_call_at_once() {
     let called = next_of(&mut ws, "ticket.called").await;
     let latency = t0.elapsed();
     assert_eq!(called["data"]["number"], "A001");
+    assert_eq!(
+        called["data"]["queues"],
+        json!([{"queue_id": qid, "waiting": 0}])
+    );
     // What the screen shows and says.
     let display = &called["data"]["display"];
     assert_eq!(

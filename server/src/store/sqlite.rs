@@ -572,20 +572,45 @@ fn waiting_count(conn: &Connection, tenant: Id, queue: Id) -> StoreResult<i64> {
 }
 
 /// Keeps the waiting counts right across a ticket's change from `before` to `after`.
-fn track_waiting(conn: &Connection, before: Option<&Ticket>, after: &Ticket) -> StoreResult<()> {
+/// Keeps the waiting counts right across a ticket's change from `before` to `after`, and
+/// returns the new length of each queue whose line changed.
+fn track_waiting(
+    conn: &Connection,
+    before: Option<&Ticket>,
+    after: &Ticket,
+) -> StoreResult<Vec<(Id, i64)>> {
     let was = before
         .filter(|b| b.status == TicketStatus::Waiting)
         .map(|b| b.queue_id);
     let is = (after.status == TicketStatus::Waiting).then_some(after.queue_id);
+    let mut changed = Vec::new();
     if was != is {
         if let Some(q) = was {
             bump_waiting(conn, after.tenant_id, q, -1)?;
+            changed.push((q, waiting_count(conn, after.tenant_id, q)?));
         }
         if let Some(q) = is {
             bump_waiting(conn, after.tenant_id, q, 1)?;
+            changed.push((q, waiting_count(conn, after.tenant_id, q)?));
         }
     }
-    Ok(())
+    Ok(changed)
+}
+
+/// Puts the new queue lengths into the ticket event that changed them (`"queues": [{queue_id,
+/// waiting}]`): one event per transition (design §3), and screens still learn every length
+/// change without polling.
+fn with_queue_lengths(mut data: Value, changed: &[(Id, i64)]) -> Value {
+    if let Value::Object(m) = &mut data
+        && !changed.is_empty()
+    {
+        let queues: Vec<Value> = changed
+            .iter()
+            .map(|(q, n)| serde_json::json!({ "queue_id": q, "waiting": n }))
+            .collect();
+        m.insert("queues".into(), Value::Array(queues));
+    }
+    data
 }
 
 /// Positions are counted on whichever side of the ticket is short: the tickets behind it
@@ -1102,9 +1127,9 @@ impl Store for SqliteStore {
             t.tracking_token = new_token();
             let policy = queue_policy(&queue);
             insert_ticket(conn, &t, &policy)?;
-            track_waiting(conn, None, &t)?;
+            let changed = track_waiting(conn, None, &t)?;
             let pos = position(conn, &t, &policy)?;
-            let data = ticket_event_data(&t, pos);
+            let data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
             emit(conn, tenant_id, "ticket.created", &data, now)?;
             metrics::counter!("smartqueue_tickets_created_total").increment(1);
             audit(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, None, Some(data), now)?;
@@ -1204,9 +1229,9 @@ impl Store for SqliteStore {
             }
             let policy = queue_policy(&target_queue);
             update_ticket(conn, &t, &policy)?;
-            track_waiting(conn, Some(&before), &t)?;
+            let changed = track_waiting(conn, Some(&before), &t)?;
             let pos = position(conn, &t, &policy)?;
-            let mut data = ticket_event_data(&t, pos);
+            let mut data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
             if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
                 data = with_display(conn, data, &t, &target_queue)?;
             }
@@ -1269,13 +1294,13 @@ impl Store for SqliteStore {
             let tr = apply(&chosen, Action::Call { agent_id, counter_id: agent.counter_id }, now)?;
             let t = tr.ticket;
             update_ticket(conn, &t, &policy)?;
-            track_waiting(conn, Some(&chosen), &t)?;
+            let changed = track_waiting(conn, Some(&chosen), &t)?;
             agent.current_ticket_id = Some(t.id);
             agent.status = AgentStatus::Busy;
             agent.status_changed_at = now;
             put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
             let queue = loaded.iter().find(|q| q.id == t.queue_id).ok_or(StoreError::NotFound("queue"))?;
-            let data = with_display(conn, ticket_event_data(&t, None), &t, queue)?;
+            let data = with_display(conn, with_queue_lengths(ticket_event_data(&t, None), &changed), &t, queue)?;
             emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
             metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
             audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_event_data(&chosen, None)), Some(data), now)?;
