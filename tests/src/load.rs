@@ -185,3 +185,104 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+/// A real `smartqueue-server` process on a fresh database with one tenant (`slug`, admin
+/// `admin@{slug}.test` / `{slug}pass123`), for the benchmark programs. Killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub pid: u32,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub admin_email: String,
+    pub admin_password: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Creates the tenant with the server's CLI, starts `serve`, waits until healthy.
+    /// `bin` defaults to `smartqueue-server` next to the running program.
+    pub async fn start(bin: Option<std::path::PathBuf>, slug: &str) -> ServerProcess {
+        use std::process::{Command, Stdio};
+        let bin = bin.unwrap_or_else(|| {
+            std::env::current_exe()
+                .expect("current exe")
+                .parent()
+                .expect("dir")
+                .join("smartqueue-server")
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let (admin_email, admin_password) =
+            (format!("admin@{slug}.test"), format!("{slug}pass123"));
+        let status = Command::new(&bin)
+            .args([
+                "--database",
+                &db,
+                "create-tenant",
+                "--name",
+                slug,
+                "--slug",
+                slug,
+            ])
+            .args([
+                "--admin-email",
+                &admin_email,
+                "--admin-password",
+                &admin_password,
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run create-tenant");
+        assert!(status.success(), "create-tenant failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "--database",
+                &db,
+                "serve",
+                "--addr",
+                &addr,
+                "--public-rate-per-minute",
+                "0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start server");
+        let base = format!("http://{addr}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{base}/api/v1/health/")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ServerProcess {
+            pid: child.id(),
+            child,
+            addr,
+            base,
+            admin_email,
+            admin_password,
+            _dir: dir,
+        }
+    }
+
+    /// The tenant admin, signed in.
+    pub async fn admin(&self) -> Api {
+        Api::login(&self.base, &self.admin_email, &self.admin_password).await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -23,8 +23,12 @@ async fn wait_for(engine: &SyncEngine, what: &str, ok: impl Fn(&SyncState) -> bo
 }
 
 fn config(server: &TestServer, admin: &Api, queue: &str, dir: &std::path::Path) -> SyncConfig {
+    config_at(&server.url(), admin, queue, dir)
+}
+
+fn config_at(base_url: &str, admin: &Api, queue: &str, dir: &std::path::Path) -> SyncConfig {
     SyncConfig {
-        base_url: server.url(),
+        base_url: base_url.to_owned(),
         tenant: admin.tenant.clone(),
         token: admin.token.clone(),
         channel: format!("queues/{queue}/"),
@@ -66,7 +70,13 @@ async fn the_engine_follows_a_queue_restarts_into_its_last_view_and_converges_af
 
     // The server goes down; the app restarts straight into its last known screen, offline.
     let down = server.crash().await;
-    let engine = SyncEngine::start(config_for(&down, &admin, &qid, dir.path())).unwrap();
+    let engine = SyncEngine::start(config_at(
+        &format!("http://{}", down.addr),
+        &admin,
+        &qid,
+        dir.path(),
+    ))
+    .unwrap();
     let s = engine.state();
     assert_eq!(s.connection, Connection::Offline);
     assert_eq!(
@@ -104,23 +114,6 @@ async fn the_engine_follows_a_queue_restarts_into_its_last_view_and_converges_af
             view.tickets[t["id"].as_str().unwrap()]["status"],
             t["status"]
         );
-    }
-}
-
-fn config_for(
-    down: &smartqueue_tests::DownServer,
-    admin: &Api,
-    queue: &str,
-    dir: &std::path::Path,
-) -> SyncConfig {
-    SyncConfig {
-        base_url: format!("http://{}", down.addr),
-        tenant: admin.tenant.clone(),
-        token: admin.token.clone(),
-        channel: format!("queues/{queue}/"),
-        snapshot: format!("tickets/?queue_id={queue}&limit=500"),
-        store_path: dir.join("app.db"),
-        heartbeat: smartqueue_core::sync::HEARTBEAT,
     }
 }
 

@@ -8,14 +8,12 @@
 //! Each side needs one file descriptor per connection (the harness raises its soft limit to the
 //! hard limit; the server runs as a separate process).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::StreamExt;
 use serde_json::json;
-use smartqueue_tests::Api;
-use smartqueue_tests::load::rss_mib;
+use smartqueue_tests::load::{ServerProcess, rss_mib};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -66,63 +64,9 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
 async fn main() {
     let args = Args::parse();
     raise_fd_limit();
-    let bin = args.server_bin.clone().unwrap_or_else(|| {
-        std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("smartqueue-server")
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("fanout.db").display());
-    let ok = Command::new(&bin)
-        .args([
-            "--database",
-            &db,
-            "create-tenant",
-            "--name",
-            "Fan",
-            "--slug",
-            "fan",
-            "--admin-email",
-            "admin@fan.test",
-            "--admin-password",
-            "fanpass12",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "create-tenant");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(&bin)
-        .args([
-            "--database",
-            &db,
-            "serve",
-            "--addr",
-            &addr,
-            "--public-rate-per-minute",
-            "0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let base = format!("http://{addr}");
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/api/v1/health/")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let admin = Api::login(&base, "admin@fan.test", "fanpass12").await;
+    let server = ServerProcess::start(args.server_bin.clone(), "fan").await;
+    let (pid, addr) = (server.pid, server.addr.clone());
+    let admin = server.admin().await;
     let q = admin.queue("A", "fifo").await;
     let agent = admin.agent("agent@fan.test", &[&q]).await;
     let qid = q["id"].as_str().unwrap().to_owned();
@@ -229,6 +173,4 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -6,12 +6,10 @@
 //! target/release/smartqueue-load --duration 20 --clients 1,4,16,32
 //! ```
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use smartqueue_tests::Api;
-use smartqueue_tests::load::{Row, rss_mib, run_call_cycle, run_create};
+use smartqueue_tests::load::{Row, ServerProcess, rss_mib, run_call_cycle, run_create};
 
 #[derive(Parser)]
 #[command(about = "SmartQueue load generator")]
@@ -30,79 +28,15 @@ struct Args {
     scenario: String,
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let bin = args.server_bin.clone().unwrap_or_else(|| {
-        std::env::current_exe()
-            .expect("current exe")
-            .parent()
-            .expect("dir")
-            .join("smartqueue-server")
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = format!("sqlite://{}", dir.path().join("load.db").display());
-    let status = Command::new(&bin)
-        .args([
-            "--database",
-            &db,
-            "create-tenant",
-            "--name",
-            "Load",
-            "--slug",
-            "load",
-            "--admin-email",
-            "admin@load.test",
-            "--admin-password",
-            "loadpass1",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run create-tenant");
-    assert!(status.success(), "create-tenant failed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(&bin)
-        .args([
-            "--database",
-            &db,
-            "serve",
-            "--addr",
-            &addr,
-            "--public-rate-per-minute",
-            "0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start server");
-    let pid = child.id();
-    let _server = Server(child);
-    let base = format!("http://{addr}");
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/api/v1/health/")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = ServerProcess::start(args.server_bin.clone(), "load").await;
+    let pid = server.pid;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_mib(pid).unwrap_or(0.0);
     eprintln!("server pid {pid}, idle RSS {idle_rss:.1} MiB");
-
-    let admin = Api::login(&base, "admin@load.test", "loadpass1").await;
+    let admin = server.admin().await;
     let q = admin.queue("A", "fifo").await;
     let d = Duration::from_secs(args.duration);
     let mut rows: Vec<Row> = Vec::new();
