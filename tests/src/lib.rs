@@ -241,6 +241,19 @@ impl Api {
         .await
     }
 
+    /// `POST tickets/{id}/{action}/` with an empty body, expecting success; the ticket.
+    pub async fn act(&self, id: &str, action: &str) -> Value {
+        self.post(&self.t(&format!("tickets/{id}/{action}/")), &json!({}))
+            .await
+            .expect(200)
+    }
+
+    /// Starts serving and closes ticket `id` (frees the agent).
+    pub async fn serve_and_close(&self, id: &str) {
+        self.act(id, "start_service").await;
+        self.act(id, "close").await;
+    }
+
     /// Creates a site, a service, and a queue with `prefix` and `algorithm`; returns the queue.
     pub async fn queue(&self, prefix: &str, algorithm: &str) -> Value {
         let site = self

@@ -80,17 +80,7 @@ async fn each_ticket_goes_to_exactly_one_agent() {
                     break;
                 };
                 got.push(id.clone());
-                agent
-                    .post(
-                        &agent.t(&format!("tickets/{id}/start_service/")),
-                        &json!({}),
-                    )
-                    .await
-                    .expect(200);
-                agent
-                    .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
-                    .await
-                    .expect(200);
+                agent.serve_and_close(&id).await;
             }
             got
         })

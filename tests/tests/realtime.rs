@@ -121,17 +121,7 @@ async fn a_queue_channel_sees_the_call_at_once() {
         .await
         .expect(200);
     let id = called["data"]["id"].as_str().unwrap();
-    agent
-        .post(
-            &agent.t(&format!("tickets/{id}/start_service/")),
-            &json!({}),
-        )
-        .await
-        .expect(200);
-    agent
-        .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
-        .await
-        .expect(200);
+    agent.serve_and_close(id).await;
     admin
         .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
         .await
@@ -147,10 +137,7 @@ async fn a_queue_channel_sees_the_call_at_once() {
     );
     assert_eq!(called2["data"]["display"]["counter"], "Guichet 3");
     let id2 = second["ticket"]["id"].as_str().unwrap();
-    agent
-        .post(&agent.t(&format!("tickets/{id2}/recall/")), &json!({}))
-        .await
-        .expect(200);
+    agent.act(id2, "recall").await;
     let recalled = next_of(&mut ws, "ticket.recalled").await;
     assert_eq!(
         recalled["data"]["display"]["announce_en"],
@@ -195,13 +182,7 @@ async fn resuming_with_since_replays_exactly_the_missed_events_in_order() {
             .as_u16(),
         409
     );
-    agent
-        .post(
-            &agent.t(&format!("tickets/{id}/start_service/")),
-            &json!({}),
-        )
-        .await
-        .expect(200);
+    agent.act(id, "start_service").await;
 
     let mut ws = connect(
         &server,
@@ -240,10 +221,7 @@ async fn resuming_with_since_replays_exactly_the_missed_events_in_order() {
         .unwrap();
     assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
     // Then live events follow, without a duplicate.
-    agent
-        .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
-        .await
-        .expect(200);
+    agent.act(id, "close").await;
     let live = next(&mut ws).await.unwrap();
     assert_eq!(
         (live["type"].as_str(), live["seq"].as_i64()),

@@ -88,13 +88,7 @@ async fn the_engine_follows_a_queue_restarts_into_its_last_view_and_converges_af
     wait_for(&engine, "reconnect", |s| s.connection == Connection::Online).await;
     let mut agent = agent;
     agent.base = server.url();
-    agent
-        .post(
-            &agent.t(&format!("tickets/{id}/start_service/")),
-            &json!({}),
-        )
-        .await
-        .expect(200);
+    agent.act(&id, "start_service").await;
     wait_for(&engine, "start after restart", |s| {
         s.tickets
             .get(&id)

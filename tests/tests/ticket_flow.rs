@@ -63,29 +63,11 @@ async fn issue_call_serve_close_with_positions_eta_and_audit() {
     assert_eq!(second["count"], 2);
     assert_eq!(second["results"][0]["number"], "A002");
 
-    agent
-        .post(&agent.t(&format!("tickets/{id}/recall/")), &json!({}))
-        .await
-        .expect(200);
-    agent
-        .post(
-            &agent.t(&format!("tickets/{id}/start_service/")),
-            &json!({}),
-        )
-        .await
-        .expect(200);
-    agent
-        .post(&agent.t(&format!("tickets/{id}/pause/")), &json!({}))
-        .await
-        .expect(200);
-    agent
-        .post(&agent.t(&format!("tickets/{id}/resume/")), &json!({}))
-        .await
-        .expect(200);
-    let closed = agent
-        .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
-        .await
-        .expect(200);
+    agent.act(id, "recall").await;
+    agent.act(id, "start_service").await;
+    agent.act(id, "pause").await;
+    agent.act(id, "resume").await;
+    let closed = agent.act(id, "close").await;
     assert_eq!(closed["status"], "closed");
     assert_eq!(closed["recall_count"], 1);
 

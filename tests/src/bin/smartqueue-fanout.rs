@@ -145,17 +145,7 @@ async fn main() {
             }
             frames += got;
             // Free the agent for the next round.
-            agent
-                .post(
-                    &agent.t(&format!("tickets/{id}/start_service/")),
-                    &json!({}),
-                )
-                .await
-                .expect(200);
-            agent
-                .post(&agent.t(&format!("tickets/{id}/close/")), &json!({}))
-                .await
-                .expect(200);
+            agent.serve_and_close(&id).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let rss = rss_mib(pid).unwrap_or(0.0);
