@@ -306,6 +306,12 @@ impl TenantCtx {
             user_id: Some(self.user_id),
             kind: "user",
             request_id,
+            // An agent acts only on the ticket they hold; managers and admins on any.
+            agent_scope: if self.role == Role::Agent {
+                Some(self.agent_id.unwrap_or_default())
+            } else {
+                None
+            },
         }
     }
 }

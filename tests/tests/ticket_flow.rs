@@ -222,3 +222,43 @@ async fn roles_are_enforced_by_scope() {
         .expect(201);
     agent.get(&agent.t("queues/")).await.expect(200);
 }
+
+#[tokio::test]
+async fn an_agent_cannot_act_on_another_agents_ticket_but_a_manager_can() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    let first = admin.agent("a1@bank.test", &[&q]).await;
+    let second = admin.agent("a2@bank.test", &[&q]).await;
+    admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    let called = first
+        .post(&first.t("agents/call-next/"), &json!({}))
+        .await
+        .expect(200);
+    let id = called["ticket"]["id"].as_str().unwrap();
+    let r = second
+        .post(
+            &second.t(&format!("tickets/{id}/start_service/")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["code"].as_str()),
+        (409, Some("not_your_ticket"))
+    );
+    assert!(r.body["detail"].as_str().unwrap().contains("A001"));
+    assert_eq!(
+        admin
+            .get(&admin.t(&format!("tickets/{id}/")))
+            .await
+            .expect(200)["status"],
+        "called",
+        "unchanged"
+    );
+    // The holder and an admin may.
+    first.act(id, "start_service").await;
+    assert_eq!(admin.act(id, "close").await["status"], "closed");
+}

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use smartqueue_core::eta::{ServiceTimeModel, estimate};
 use smartqueue_core::lifecycle::{Action, ActionKind, Transfer};
-use smartqueue_core::{
-    Channel, Id, Placement, Priority, Role, Scope, Service, Ticket, TicketStatus,
-};
+use smartqueue_core::{Channel, Id, Placement, Priority, Scope, Service, Ticket, TicketStatus};
 use utoipa::ToSchema;
 use utoipa::openapi::ComponentsBuilder;
 
@@ -244,19 +242,6 @@ async fn act(
             ));
         }
     };
-    let current = state
-        .store
-        .ticket(ctx.tenant_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("ticket"))?
-        .ticket;
-    // An agent acts only on the ticket they hold; managers and admins may act on any.
-    if ctx.role == Role::Agent && current.status.is_active() && current.agent_id != ctx.agent_id {
-        return Err(ApiError::conflict(
-            "not_your_ticket",
-            format!("{} is being served by another agent", current.number),
-        ));
-    }
     let path = format!(
         "/tenants/{}/tickets/{id}/{}/",
         ctx.tenant_slug,

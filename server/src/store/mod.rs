@@ -66,6 +66,10 @@ pub struct Actor {
     /// `user`, `device`, `public` or `system`.
     pub kind: &'static str,
     pub request_id: Option<String>,
+    /// For callers with the agent role: the agent they are. Ticket actions on a called, in
+    /// service or paused ticket held by another agent are then refused (`not_your_ticket`),
+    /// checked in the action's own transaction.
+    pub agent_scope: Option<uuid::Uuid>,
 }
 
 impl Actor {
@@ -75,6 +79,7 @@ impl Actor {
             user_id: None,
             kind: "system",
             request_id: None,
+            agent_scope: None,
         }
     }
 }

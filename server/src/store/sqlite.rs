@@ -1203,6 +1203,12 @@ impl Store for SqliteStore {
         let actor = actor.clone();
         self.write_idempotent(tenant_id, idem, now, move |conn| {
             let before = load_ticket(conn, tenant_id, ticket_id)?.ok_or(StoreError::NotFound("ticket"))?;
+            if let Some(agent) = actor.agent_scope
+                && before.status.is_active()
+                && before.agent_id != Some(agent)
+            {
+                return Err(StoreError::conflict("not_your_ticket", format!("{} is being served by another agent", before.number)));
+            }
             let target_queue: Queue = match &action {
                 Action::Transfer(tr) => {
                     let q: Queue = require_doc(conn, tenant_id, Kind::Queue, tr.to_queue_id)?;
