@@ -77,7 +77,7 @@ async fn queue_stats(
         counts.active_agents.max(1) as usize,
     );
     // Staffing advice from today's arrival rate over the opening hours so far.
-    let hours = (now - crate::api::misc::day_start(day, tz))
+    let hours = (now - smartqueue_core::numbering::start_of_day(day, tz))
         .num_seconds()
         .max(3600) as f64
         / 3600.0;
@@ -112,11 +112,6 @@ async fn queue_stats(
         "eta_next_p90_seconds": next_eta.map(|e| e.p90_seconds),
         "staffing": staffing,
     })))
-}
-
-/// Start of a business day in UTC.
-pub fn day_start(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> chrono::DateTime<Utc> {
-    smartqueue_core::numbering::start_of_day(day, tz)
 }
 
 /// Health, audit and stats routes.
