@@ -481,3 +481,128 @@ impl LoginThrottle {
         }
     }
 }
+
+/// Device tokens start with this, so they are told apart from JWTs without a lookup.
+pub const DEVICE_TOKEN_PREFIX: &str = "sqd_";
+
+/// A fresh device token.
+pub fn new_device_token() -> String {
+    format!("{DEVICE_TOKEN_PREFIX}{}", random_token())
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// Resolves a device token (revoked or unknown → `None`).
+pub async fn device_of(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<crate::store::DeviceAuth>, ApiError> {
+    if !token.starts_with(DEVICE_TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    Ok(state.store.device_by_token(token_hash(token)).await?)
+}
+
+/// A paired display or kiosk, authenticated by its device token (`Authorization: Bearer sqd_…`).
+#[derive(Debug, Clone)]
+pub struct DeviceCtx(pub crate::store::DeviceAuth);
+
+impl<S> FromRequestParts<S> for DeviceCtx
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = bearer(parts).unwrap_or_default();
+        match device_of(&state, token).await? {
+            Some(d) => Ok(DeviceCtx(d)),
+            None => Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "device_not_paired",
+                "this device is not paired (or was revoked): show a pairing code again",
+            )),
+        }
+    }
+}
+
+/// The caller of a device's own routes: the paired device itself, or staff of its tenant.
+#[derive(Debug, Clone)]
+pub enum DeviceOrStaff {
+    Device(crate::store::DeviceAuth),
+    Staff(TenantCtx),
+}
+
+impl DeviceOrStaff {
+    /// The tenant acted in.
+    pub fn tenant_id(&self) -> Id {
+        match self {
+            DeviceOrStaff::Device(d) => d.tenant_id,
+            DeviceOrStaff::Staff(c) => c.tenant_id,
+        }
+    }
+
+    /// Lets the device itself, or staff allowed `scope`, at device `id` of `kind`. Another
+    /// device (even of the same tenant) gets the same 404 as a missing one.
+    pub fn require_device(
+        &self,
+        kind: crate::store::DeviceKind,
+        id: Id,
+        scope: Scope,
+    ) -> Result<(), ApiError> {
+        match self {
+            DeviceOrStaff::Device(d) if d.kind == kind && d.device_id == id => Ok(()),
+            DeviceOrStaff::Device(_) => Err(ApiError::not_found(kind.as_str())),
+            DeviceOrStaff::Staff(c) => c.require(scope),
+        }
+    }
+
+    /// The audit actor.
+    pub fn actor(&self, request_id: Option<String>) -> crate::store::Actor {
+        match self {
+            DeviceOrStaff::Device(_) => crate::store::Actor {
+                user_id: None,
+                kind: "device",
+                request_id,
+                agent_scope: None,
+            },
+            DeviceOrStaff::Staff(c) => c.actor(request_id),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for DeviceOrStaff
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !bearer(parts).is_some_and(|t| t.starts_with(DEVICE_TOKEN_PREFIX)) {
+            return Ok(DeviceOrStaff::Staff(
+                TenantCtx::from_request_parts(parts, state).await?,
+            ));
+        }
+        let DeviceCtx(device) = DeviceCtx::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("tenant"))?;
+        if params.get("tenant_slug") != Some(&device.tenant_slug) {
+            return Err(ApiError::not_found("tenant"));
+        }
+        Ok(DeviceOrStaff::Device(device))
+    }
+}

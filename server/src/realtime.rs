@@ -1,8 +1,11 @@
 //! WebSocket endpoints (design §5): `ws/tenants/{slug}/` (tenant feed for staff consoles) and
-//! `ws/tenants/{slug}/{queues,tickets,agents}/{id}/`.
+//! `ws/tenants/{slug}/{queues,tickets,agents,displays,kiosks}/{id}/`.
 //!
-//! Protocol: authenticate with `?token=<access token>` or a first message
-//! `{"type":"auth","token":…}`; resume with `?since=<seq>` (or `"since"` in the auth message).
+//! Protocol: authenticate with `?token=<token>` or a first message `{"type":"auth","token":…}`.
+//! The token is a staff access token (any channel of the tenant), a device token (only the
+//! device's own `displays/{id}/` or `kiosks/{id}/` channel: the ticket events of its queues,
+//! without customer details, and its own configuration events; revoking it closes the socket
+//! with 4401), or a ticket's tracking token (only that ticket's channel); resume with `?since=<seq>` (or `"since"` in the auth message).
 //! The server first answers `{"type":"hello","seq":<last seq>}`, then replays the channel's
 //! events after `since` from the persisted log, in order, sends `{"type":"live","seq":N}`, then
 //! forwards live ones; events are
@@ -31,7 +34,7 @@ use smartqueue_core::Id;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::AppState;
-use crate::store::{Kind, StoredEvent};
+use crate::store::{DeviceKind, Kind, StoredEvent};
 
 /// Events replayed on resume at most; older gaps get a resync.
 pub const REPLAY_WINDOW: u32 = 10_000;
@@ -48,6 +51,58 @@ pub enum Channel {
     Queue(Id),
     Ticket(Id),
     Agent(Id),
+    /// A display's own feed: ticket events of its queues, and its configuration.
+    Display(Id),
+    /// A kiosk's own feed: ticket events of its queues (lengths, ETA), and its configuration.
+    Kiosk(Id),
+}
+
+/// A channel with what its subscriber may see.
+#[derive(Debug, Clone)]
+struct Follow {
+    channel: Channel,
+    /// The queues a display or kiosk shows (kept current from its `*.updated` events).
+    queues: Vec<String>,
+    /// A screen in a public place: customer details are left out.
+    public: bool,
+}
+
+impl Follow {
+    fn wants(&self, e: &StoredEvent) -> bool {
+        let (prefix, id) = match self.channel {
+            Channel::Display(id) => ("display.", id),
+            Channel::Kiosk(id) => ("kiosk.", id),
+            other => return other.wants(e),
+        };
+        if e.kind.starts_with(prefix) {
+            return e.data["id"].as_str() == Some(id.to_string().as_str());
+        }
+        e.kind.starts_with("ticket.")
+            && self.queues.iter().any(|q| {
+                e.data["queue_id"].as_str() == Some(q.as_str())
+                    || Channel::Queue(q.parse().unwrap_or_default()).wants(e)
+            })
+    }
+
+    /// What this event means for the session itself: new queues, or the device revoked.
+    fn observe(&mut self, e: &StoredEvent) -> bool {
+        let own = matches!(self.channel, Channel::Display(_) | Channel::Kiosk(_));
+        if own && e.kind.ends_with(".updated") {
+            self.queues = queue_ids(&e.data);
+        }
+        own && e.kind.ends_with(".revoked")
+    }
+}
+
+fn queue_ids(doc: &Value) -> Vec<String> {
+    doc["queue_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|q| q.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Channel {
@@ -70,6 +125,8 @@ impl Channel {
             Channel::Agent(a) => {
                 (e.kind.starts_with("agent.") && id_is("id", a)) || id_is("agent_id", a)
             }
+            // Filtered by [`Follow`], which knows the device's queues.
+            Channel::Display(_) | Channel::Kiosk(_) => false,
         }
     }
 }
@@ -101,43 +158,105 @@ async fn send_text(socket: &mut WebSocket, text: String) -> bool {
     )
 }
 
-/// Resolves credentials to the tenant id, or the close code to refuse with.
+/// Who is listening.
+struct Listener {
+    tenant: Id,
+    /// A device or a customer with a tracking token rather than staff.
+    public: bool,
+}
+
+/// Resolves credentials for `channel` to the tenant, or the close code to refuse with.
 async fn authenticate(
     state: &AppState,
     slug: &str,
+    channel: Channel,
     token: &str,
-) -> Result<Id, (u16, &'static str)> {
-    let claims = state
-        .keys
-        .verify(token)
-        .map_err(|_| (4401, "invalid or expired token"))?;
+) -> Result<Listener, (u16, &'static str)> {
+    const BAD: (u16, &str) = (4401, "invalid or expired token");
+    if token.starts_with(crate::auth::DEVICE_TOKEN_PREFIX) {
+        let device = crate::auth::device_of(state, token)
+            .await
+            .ok()
+            .flatten()
+            .ok_or((4401, "device not paired or revoked"))?;
+        if device.tenant_slug != slug {
+            return Err((4404, "tenant not found"));
+        }
+        let own = match channel {
+            Channel::Display(id) => device.kind == DeviceKind::Display && device.device_id == id,
+            Channel::Kiosk(id) => device.kind == DeviceKind::Kiosk && device.device_id == id,
+            _ => false,
+        };
+        return if own {
+            Ok(Listener {
+                tenant: device.tenant_id,
+                public: true,
+            })
+        } else {
+            Err((4404, "channel not found"))
+        };
+    }
+    let Ok(claims) = state.keys.verify(token) else {
+        // Not a staff token: a customer following their own ticket with its tracking token.
+        if let Channel::Ticket(id) = channel
+            && let Ok(Some(t)) = state.store.tenant_by_slug(slug).await
+            && let Ok(Some(p)) = state.store.ticket(t.id, id).await
+            && !token.is_empty()
+            && p.ticket.tracking_token == token
+        {
+            return Ok(Listener {
+                tenant: t.id,
+                public: false,
+            });
+        }
+        return Err(BAD);
+    };
     if let Some(m) = claims.memberships.iter().find(|m| m.tenant_slug == slug) {
-        return Ok(m.tenant_id);
+        return Ok(Listener {
+            tenant: m.tenant_id,
+            public: false,
+        });
     }
     if claims.su
         && let Ok(Some(t)) = state.store.tenant_by_slug(slug).await
     {
-        return Ok(t.id);
+        return Ok(Listener {
+            tenant: t.id,
+            public: false,
+        });
     }
     Err((4404, "tenant not found"))
 }
 
-async fn channel_exists(state: &AppState, tenant: Id, channel: Channel) -> bool {
-    let found = match channel {
-        Channel::Tenant => return true,
-        Channel::Queue(id) => state
+/// The channel with its filter, or None when the tenant has no such channel.
+async fn follow(state: &AppState, tenant: Id, channel: Channel, public: bool) -> Option<Follow> {
+    let entity = |kind, id| async move {
+        state
             .store
-            .get_entity(tenant, Kind::Queue, id)
+            .get_entity(tenant, kind, id)
             .await
-            .map(|e| e.is_some()),
-        Channel::Agent(id) => state
-            .store
-            .get_entity(tenant, Kind::Agent, id)
-            .await
-            .map(|e| e.is_some()),
-        Channel::Ticket(id) => state.store.ticket(tenant, id).await.map(|t| t.is_some()),
+            .ok()
+            .flatten()
     };
-    found.unwrap_or(false)
+    let queues = match channel {
+        Channel::Tenant => Vec::new(),
+        Channel::Queue(id) => entity(Kind::Queue, id).await.map(|_| Vec::new())?,
+        Channel::Agent(id) => entity(Kind::Agent, id).await.map(|_| Vec::new())?,
+        Channel::Ticket(id) => state
+            .store
+            .ticket(tenant, id)
+            .await
+            .ok()
+            .flatten()
+            .map(|_| Vec::new())?,
+        Channel::Display(id) => queue_ids(&entity(Kind::Display, id).await?),
+        Channel::Kiosk(id) => queue_ids(&entity(Kind::Kiosk, id).await?),
+    };
+    Some(Follow {
+        channel,
+        queues,
+        public,
+    })
 }
 
 async fn session(
@@ -174,17 +293,17 @@ async fn session(
             }
         }
     };
-    let tenant = match authenticate(&state, &slug, &token).await {
-        Ok(t) => t,
+    let (tenant, public) = match authenticate(&state, &slug, channel, &token).await {
+        Ok(l) => (l.tenant, l.public),
         Err((code, why)) => {
             let _ = socket.send(close(code, why)).await;
             return;
         }
     };
-    if !channel_exists(&state, tenant, channel).await {
+    let Some(mut follow) = follow(&state, tenant, channel, public).await else {
         let _ = socket.send(close(4404, "channel not found")).await;
         return;
-    }
+    };
     // Subscribe before reading the log, so nothing committed in between is missed; live events
     // already replayed are skipped by seq.
     let mut live = state.store.subscribe();
@@ -208,7 +327,16 @@ async fn session(
                 .unwrap_or_default();
             for e in missed {
                 last = e.seq;
-                if channel.wants(&e) && !send_json(&mut socket, &e).await {
+                if !follow.wants(&e) {
+                    continue;
+                }
+                let revoked = follow.observe(&e);
+                let e = if follow.public { e.public() } else { e };
+                if !send_json(&mut socket, &e).await {
+                    return;
+                }
+                if revoked {
+                    let _ = socket.send(close(4401, "device revoked")).await;
                     return;
                 }
             }
@@ -230,9 +358,18 @@ async fn session(
                         continue;
                     }
                     last = e.seq;
-                    // The envelope was serialized once by the publisher; this only copies it.
-                    if channel.wants(e) && !send_text(&mut socket, live_event.json.clone()).await {
+                    if !follow.wants(e) {
+                        continue;
+                    }
+                    let revoked = follow.observe(e);
+                    // The envelope was serialized once for everyone; this only copies it.
+                    let text = if follow.public { live_event.public_json() } else { &live_event.json };
+                    if !send_text(&mut socket, text.to_owned()).await {
                         return; // stalled reader: drop it
+                    }
+                    if revoked {
+                        let _ = socket.send(close(4401, "device revoked")).await;
+                        return;
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
@@ -292,6 +429,8 @@ fn upgrade(
             ("queues", Some(id)) => Channel::Queue(id),
             ("tickets", Some(id)) => Channel::Ticket(id),
             ("agents", Some(id)) => Channel::Agent(id),
+            ("displays", Some(id)) => Channel::Display(id),
+            ("kiosks", Some(id)) => Channel::Kiosk(id),
             _ => {
                 let _ = socket.send(close(4404, "channel not found")).await;
                 return;
@@ -318,6 +457,8 @@ ws_route!(ws_tenant, "tenant");
 ws_route!(ws_queue, "queues");
 ws_route!(ws_ticket, "tickets");
 ws_route!(ws_agent, "agents");
+ws_route!(ws_display, "displays");
+ws_route!(ws_kiosk, "kiosks");
 
 /// WebSocket routes.
 pub fn routes() -> Router<AppState> {
@@ -326,6 +467,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ws/tenants/{tenant_slug}/queues/{id}/", get(ws_queue))
         .route("/ws/tenants/{tenant_slug}/tickets/{id}/", get(ws_ticket))
         .route("/ws/tenants/{tenant_slug}/agents/{id}/", get(ws_agent))
+        .route("/ws/tenants/{tenant_slug}/displays/{id}/", get(ws_display))
+        .route("/ws/tenants/{tenant_slug}/kiosks/{id}/", get(ws_kiosk))
 }
 
 /// Tells every open WebSocket session to close (graceful shutdown).

@@ -2,6 +2,7 @@
 //! port, and a small HTTP client for its API.
 
 pub mod load;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -321,5 +322,68 @@ pub async fn send(
     Resp {
         status,
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+/// A paired display or kiosk: its configuration and an [`Api`] that speaks with its device
+/// token.
+pub struct Device {
+    pub doc: Value,
+    pub api: Api,
+}
+
+impl Api {
+    /// Creates a display or kiosk (`plural` = `displays` / `kiosks`) from `body` and pairs it the
+    /// way a real device does: the device asks for a code, the admin enters it, the device's
+    /// poll collects its token.
+    pub async fn pair(&self, plural: &str, body: &Value) -> Device {
+        let mode = plural.trim_end_matches('s');
+        let http = reqwest::Client::new();
+        let pairing = send(
+            &http,
+            Method::POST,
+            &format!("{}/api/v1/public/devices/pairings/", self.base),
+            None,
+            Some(&json!({ "mode": mode })),
+            None,
+        )
+        .await
+        .expect(201);
+        let claim_url = format!(
+            "{}/api/v1/public/devices/pairings/{}/claim/",
+            self.base,
+            pairing["id"].as_str().expect("pairing id")
+        );
+        let secret = json!({ "secret": pairing["secret"] });
+        let pending = send(&http, Method::POST, &claim_url, None, Some(&secret), None).await;
+        assert_eq!(pending.expect(200)["status"], "pending");
+        let doc = self
+            .post(&self.t(&format!("{plural}/")), body)
+            .await
+            .expect(201);
+        let code = pairing["code"].as_str().expect("code").to_lowercase();
+        let id = doc["id"].as_str().expect("device id");
+        let paired = self
+            .post(
+                &self.t(&format!("{plural}/{id}/pair/")),
+                &json!({ "code": code }),
+            )
+            .await
+            .expect(200);
+        assert_eq!(paired["is_paired"], true);
+        let grant = send(&http, Method::POST, &claim_url, None, Some(&secret), None)
+            .await
+            .expect(200);
+        assert_eq!(grant["status"], "paired");
+        Device {
+            doc: paired,
+            api: Api {
+                base: self.base.clone(),
+                http,
+                token: grant["token"].as_str().expect("device token").to_owned(),
+                tenant: grant["tenant_slug"].as_str().expect("tenant").to_owned(),
+                user: Value::Null,
+            },
+        }
     }
 }

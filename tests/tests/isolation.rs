@@ -15,6 +15,8 @@ async fn snapshot(a: &Api) -> Value {
         "queues/",
         "counters/",
         "customers/",
+        "displays/",
+        "kiosks/",
         "agents/",
         "members/",
         "tickets/?limit=500",
@@ -63,7 +65,21 @@ async fn tenant_a(server: &TestServer) -> World {
         .await
         .expect(200);
     let me = agent.get(&agent.t("agents/me/")).await.expect(200);
+    let display = a
+        .pair(
+            "displays",
+            &json!({"site_id": q["site_id"], "name": "Hall", "queue_ids": [q["id"]]}),
+        )
+        .await;
+    let kiosk = a
+        .post(
+            &a.t("kiosks/"),
+            &json!({"site_id": q["site_id"], "name": "Door", "queue_ids": [q["id"]]}),
+        )
+        .await
+        .expect(201);
     let ids = json!({
+        "display": display.doc["id"], "kiosk": kiosk["id"],
         "site": q["site_id"], "service": q["service_id"], "queue": q["id"], "counter": counter["id"],
         "customer": customer["id"], "agent": me["id"], "ticket": called["ticket"]["id"], "waiting": waiting["id"],
     });
@@ -88,6 +104,16 @@ fn routes(ids: &Value) -> Vec<(Method, String, Option<Value>)> {
             json!({"site_id": ids["site"], "name": "X"}),
         ),
         ("customers", "customer", json!({"name": "X"})),
+        (
+            "displays",
+            "display",
+            json!({"site_id": ids["site"], "name": "X", "queue_ids": [ids["queue"]]}),
+        ),
+        (
+            "kiosks",
+            "kiosk",
+            json!({"site_id": ids["site"], "name": "X", "queue_ids": [ids["queue"]]}),
+        ),
     ] {
         r.push((Method::GET, format!("{plural}/"), None));
         r.push((Method::POST, format!("{plural}/"), Some(body)));
@@ -162,6 +188,29 @@ fn routes(ids: &Value) -> Vec<(Method, String, Option<Value>)> {
     ));
     r.push((Method::GET, "audit-logs/".into(), None));
     r.push((Method::GET, format!("queues/{}/stats/", id("queue")), None));
+    for (plural, kind) in [("displays", "display"), ("kiosks", "kiosk")] {
+        r.push((
+            Method::POST,
+            format!("{plural}/{}/pair/", id(kind)),
+            Some(json!({"code": "ABC-DEF"})),
+        ));
+        r.push((
+            Method::POST,
+            format!("{plural}/{}/revoke/", id(kind)),
+            Some(json!({})),
+        ));
+    }
+    r.push((
+        Method::GET,
+        format!("displays/{}/board/", id("display")),
+        None,
+    ));
+    r.push((Method::GET, format!("kiosks/{}/menu/", id("kiosk")), None));
+    r.push((
+        Method::POST,
+        format!("kiosks/{}/tickets/", id("kiosk")),
+        Some(json!({"queue_id": ids["queue"]})),
+    ));
     r
 }
 
@@ -272,6 +321,8 @@ async fn another_tenants_ids_in_paths_and_bodies_are_not_found() {
                         | "queues/"
                         | "counters/"
                         | "customers/"
+                        | "displays/"
+                        | "kiosks/"
                         | "members/"
                         | "agents/"
                         | "agents/me/"

@@ -4,47 +4,9 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use smartqueue_tests::ws::{connect, next, next_of};
 use smartqueue_tests::{Api, TestServer};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(server: &TestServer, path: &str) -> Ws {
-    let url = format!("ws://{}/ws/tenants/{path}", server.addr);
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connect")
-        .0
-}
-
-/// The next JSON message (skipping pings), or the close code if the server closed.
-async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if v["type"] != "live" {
-                    return Ok(v);
-                }
-            }
-            Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| u16::from(f.code))),
-            Ok(Some(Ok(_))) => continue,
-            Ok(Some(Err(_))) | Ok(None) => return Err(None),
-            Err(_) => panic!("no message within 5 s"),
-        }
-    }
-}
-
-/// Events of `kind`, skipping others.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let v = next(ws).await.expect("open");
-        if v["type"] == kind {
-            return v;
-        }
-    }
-}
 
 async fn setup(server: &TestServer) -> (Api, Value, Api) {
     let admin = server.tenant("bank").await;

@@ -10,8 +10,8 @@ use smartqueue_core::{
     AgentStatus, Channel, Priority, Queue, QueueAlgorithm, Role, Site, TicketStatus,
 };
 use smartqueue_server::store::{
-    Actor, IdempotencyKey, Kind, NewTicket, NewUser, RefreshOutcome, RefreshRecord, Store,
-    StoreError, TicketFilter,
+    Actor, ClaimOutcome, DeviceKind, IdempotencyKey, Kind, NewPairing, NewTicket, NewUser,
+    RefreshOutcome, RefreshRecord, Store, StoreError, TicketFilter,
 };
 use uuid::Uuid;
 
@@ -508,6 +508,141 @@ pub async fn failed_writes_leave_nothing_behind(store: Arc<dyn Store>) {
     let _ = json!(null);
 }
 
+pub async fn device_pairing_tokens_and_revocation(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let (tenant, q) = setup(&*store, "dev", QueueAlgorithm::Fifo).await;
+    let display = smartqueue_core::Display {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        site_id: q.site_id,
+        name: "Hall".into(),
+        queue_ids: vec![q.id],
+        language: "fr".into(),
+        layout: "landscape".into(),
+        message: String::new(),
+        is_paired: false,
+        last_seen_at: None,
+        created_at: now,
+    };
+    let doc = serde_json::to_value(&display).unwrap();
+    store
+        .put_entity(
+            tenant,
+            Kind::Display,
+            display.id,
+            doc,
+            None,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    let pairing = NewPairing {
+        id: Uuid::now_v7(),
+        code: "ABCDEF".into(),
+        secret_hash: "s".into(),
+        mode: DeviceKind::Display,
+        expires_at: now + Duration::minutes(10),
+    };
+    assert!(store.start_pairing(pairing.clone(), now).await.unwrap());
+    // The same code cannot be handed out twice while it is live.
+    let twin = NewPairing {
+        id: Uuid::now_v7(),
+        ..pairing.clone()
+    };
+    assert!(!store.start_pairing(twin, now).await.unwrap());
+    let claim = |secret: &str, token: &str| {
+        store.claim_pairing(pairing.id, secret.into(), token.into(), now)
+    };
+    assert_eq!(claim("s", "t1").await.unwrap(), ClaimOutcome::Pending);
+    assert!(matches!(
+        claim("wrong", "t1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A kiosk cannot take a display's code.
+    let wrong = store
+        .pair_device(
+            tenant,
+            DeviceKind::Kiosk,
+            display.id,
+            "ABCDEF".into(),
+            &Actor::system(),
+            now,
+        )
+        .await;
+    assert!(
+        matches!(wrong, Err(StoreError::NotFound(_))),
+        "no such kiosk"
+    );
+    let paired = store
+        .pair_device(
+            tenant,
+            DeviceKind::Display,
+            display.id,
+            "ABCDEF".into(),
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paired["is_paired"], true);
+    let ClaimOutcome::Paired(auth) = claim("s", "t1").await.unwrap() else {
+        panic!("paired");
+    };
+    assert_eq!(
+        (auth.tenant_id, auth.device_id, auth.kind),
+        (tenant, display.id, DeviceKind::Display)
+    );
+    // Given once: the pairing is gone.
+    assert!(matches!(
+        claim("s", "t2").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.device_by_token("t1".into()).await.unwrap(),
+        Some(auth)
+    );
+    assert_eq!(store.device_by_token("t2".into()).await.unwrap(), None);
+    let head = store.last_event_seq(tenant).await.unwrap();
+    let revoked = store
+        .revoke_device(
+            tenant,
+            DeviceKind::Display,
+            display.id,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked["is_paired"], false);
+    assert_eq!(store.device_by_token("t1".into()).await.unwrap(), None);
+    let events = store.events_since(tenant, head, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["display.revoked"]
+    );
+    // An expired code is unknown.
+    let old = NewPairing {
+        id: Uuid::now_v7(),
+        code: "GHJKMN".into(),
+        secret_hash: "s".into(),
+        mode: DeviceKind::Display,
+        expires_at: now - Duration::seconds(1),
+    };
+    assert!(store.start_pairing(old, now).await.unwrap());
+    let late = store
+        .pair_device(
+            tenant,
+            DeviceKind::Display,
+            display.id,
+            "GHJKMN".into(),
+            &Actor::system(),
+            now,
+        )
+        .await;
+    assert!(matches!(late, Err(StoreError::NotFound("pairing code"))));
+}
+
 /// Generates one `#[tokio::test]` per conformance case for a backend.
 macro_rules! conformance {
     ($backend:ident, $open:expr) => {
@@ -531,6 +666,7 @@ macro_rules! conformance {
             case!(numbering_positions_and_calls);
             case!(idempotent_writes);
             case!(failed_writes_leave_nothing_behind);
+            case!(device_pairing_tokens_and_revocation);
         }
     };
 }

@@ -38,23 +38,22 @@ async fn audit_logs(
     )))
 }
 
-async fn queue_stats(
-    State(state): State<AppState>,
-    ctx: TenantCtx,
-    ApiPath((_, id)): ApiPath<(String, Id)>,
-) -> ApiResult<ApiJson<Value>> {
-    ctx.require(Scope::ReadQueue)?;
-    let q: Queue = serde_json::from_value(
-        state
-            .store
-            .get_entity(ctx.tenant_id, Kind::Queue, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("queue"))?,
-    )
-    .map_err(ApiError::internal)?;
+/// What is known of a queue right now: today's counts and the service-time model.
+pub struct QueueFigures {
+    /// The site's time zone and the business day in it.
+    pub tz: chrono_tz::Tz,
+    pub day: chrono::NaiveDate,
+    pub counts: crate::store::QueueCounts,
+    pub model: ServiceTimeModel,
+    /// Estimated wait of a ticket taken now.
+    pub next_eta: Option<smartqueue_core::eta::Eta>,
+}
+
+/// Today's figures of `q` (business day in its site's time zone).
+pub async fn queue_figures(state: &AppState, tenant: Id, q: &Queue) -> ApiResult<QueueFigures> {
     let site: Option<Site> = state
         .store
-        .get_entity(ctx.tenant_id, Kind::Site, q.site_id)
+        .get_entity(tenant, Kind::Site, q.site_id)
         .await?
         .and_then(|v| serde_json::from_value(v).ok());
     let tz = site
@@ -62,22 +61,52 @@ async fn queue_stats(
         .unwrap_or(chrono_tz::UTC);
     let now = Utc::now();
     let day = business_day(now, tz);
-    let counts = state
-        .store
-        .queue_counts(ctx.tenant_id, id, day, now)
-        .await?;
-    let history = state
-        .store
-        .recent_service_times(ctx.tenant_id, id, 200)
-        .await?;
+    let counts = state.store.queue_counts(tenant, q.id, day, now).await?;
+    let history = state.store.recent_service_times(tenant, q.id, 200).await?;
     let model = ServiceTimeModel::from_history(&history, 300.0);
     let next_eta = estimate(
         &model,
         counts.waiting as usize,
         counts.active_agents.max(1) as usize,
     );
+    Ok(QueueFigures {
+        tz,
+        day,
+        counts,
+        model,
+        next_eta,
+    })
+}
+
+/// Loads a queue of the tenant (404 when it has none with this id).
+pub async fn load_queue(state: &AppState, tenant: Id, id: Id) -> ApiResult<Queue> {
+    serde_json::from_value(
+        state
+            .store
+            .get_entity(tenant, Kind::Queue, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("queue"))?,
+    )
+    .map_err(ApiError::internal)
+}
+
+async fn queue_stats(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiPath((_, id)): ApiPath<(String, Id)>,
+) -> ApiResult<ApiJson<Value>> {
+    ctx.require(Scope::ReadQueue)?;
+    let q = load_queue(&state, ctx.tenant_id, id).await?;
+    let QueueFigures {
+        tz: site_tz,
+        day,
+        counts,
+        model,
+        next_eta,
+    } = queue_figures(&state, ctx.tenant_id, &q).await?;
+    let now = Utc::now();
     // Staffing advice from today's arrival rate over the opening hours so far.
-    let hours = (now - smartqueue_core::numbering::start_of_day(day, tz))
+    let hours = (now - smartqueue_core::numbering::start_of_day(day, site_tz))
         .num_seconds()
         .max(3600) as f64
         / 3600.0;

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod devices;
 pub mod doc;
 pub mod extract;
 pub mod members;
@@ -162,6 +163,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     comps = members::schemas(comps);
     comps = agents::schemas(comps);
     comps = tickets::schemas(comps);
+    comps = devices::schemas(comps);
     doc::openapi(&docs, comps)
 }
 

@@ -36,6 +36,9 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
     const WRITE: Scope;
     /// Body of a create request.
     type Create: DeserializeOwned + Send + 'static;
+    /// Fields the server maintains (besides id, tenant_id, created_at): an update may not set
+    /// them.
+    const READ_ONLY: &'static [&'static str] = &[];
     /// The new entity from a create body.
     fn build(input: Self::Create, id: Id, tenant_id: Id, now: DateTime<Utc>) -> Self;
     /// Field checks, with the field named in the message.
@@ -46,11 +49,11 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-fn field(name: &str, problem: &str) -> ApiError {
+pub(super) fn field(name: &str, problem: &str) -> ApiError {
     ApiError::validation(format!("{name}: {problem}"))
 }
 
-fn non_empty(name: &str, v: &str, max: usize) -> ApiResult<()> {
+pub(super) fn non_empty(name: &str, v: &str, max: usize) -> ApiResult<()> {
     let n = v.trim().chars().count();
     if n == 0 {
         return Err(field(name, "this field may not be blank"));
@@ -480,7 +483,7 @@ async fn update<R: Resource>(
         return Err(ApiError::internal("stored entity is not an object"));
     };
     for (k, v) in changes {
-        if IMMUTABLE.contains(&k.as_str()) {
+        if IMMUTABLE.contains(&k.as_str()) || R::READ_ONLY.contains(&k.as_str()) {
             if target.get(&k) != Some(&v) {
                 return Err(field(&k, "cannot be changed"));
             }
@@ -569,6 +572,7 @@ pub fn all() -> ApiRouter {
         .merge(routes::<Queue>("queues"))
         .merge(routes::<Counter>("counters"))
         .merge(routes::<Customer>("customers"))
+        .merge(super::devices::routes())
 }
 
 /// Component schemas of the resources and their create bodies.
@@ -583,4 +587,8 @@ pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
         .schema_from::<CounterIn>()
         .schema_from::<Customer>()
         .schema_from::<CustomerIn>()
+        .schema_from::<smartqueue_core::Display>()
+        .schema_from::<smartqueue_core::Kiosk>()
+        .schema_from::<super::devices::DisplayIn>()
+        .schema_from::<super::devices::KioskIn>()
 }

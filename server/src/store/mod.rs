@@ -144,6 +144,67 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
+/// What a paired device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Display,
+    Kiosk,
+}
+
+impl DeviceKind {
+    /// The entity kind of the device's configuration.
+    pub fn kind(self) -> Kind {
+        match self {
+            DeviceKind::Display => Kind::Display,
+            DeviceKind::Kiosk => Kind::Kiosk,
+        }
+    }
+
+    /// `display` or `kiosk`.
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Parses `display` / `kiosk`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "display" => Some(DeviceKind::Display),
+            "kiosk" => Some(DeviceKind::Kiosk),
+            _ => None,
+        }
+    }
+}
+
+/// A device authenticated by its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAuth {
+    pub tenant_id: Id,
+    pub tenant_slug: String,
+    pub kind: DeviceKind,
+    pub device_id: Id,
+}
+
+/// A pairing code a device asked for.
+#[derive(Debug, Clone)]
+pub struct NewPairing {
+    pub id: Id,
+    /// Normalized code (upper case, no separator).
+    pub code: String,
+    pub secret_hash: String,
+    pub mode: DeviceKind,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a device's poll of its pairing finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// No admin has entered the code yet.
+    Pending,
+    /// Paired: the token (whose hash was given) is now valid for this device.
+    Paired(DeviceAuth),
+}
+
 /// A ticket to issue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTicket {
@@ -202,6 +263,41 @@ pub struct StoredEvent {
 pub struct LiveEvent {
     pub event: StoredEvent,
     pub json: String,
+    /// The envelope without customer details, made on first use by a device's session.
+    public: std::sync::OnceLock<String>,
+}
+
+impl LiveEvent {
+    /// A committed event and its serialized envelope.
+    pub fn new(event: StoredEvent, json: String) -> Self {
+        LiveEvent {
+            event,
+            json,
+            public: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// [`StoredEvent::public`] serialized, once for all the screens that forward it.
+    pub fn public_json(&self) -> &str {
+        self.public
+            .get_or_init(|| serde_json::to_string(&self.event.public()).unwrap_or_default())
+    }
+}
+
+/// Ticket fields a public screen (display, kiosk) never receives.
+const PRIVATE_FIELDS: [&str; 3] = ["customer_name", "customer_phone", "customer_id"];
+
+impl StoredEvent {
+    /// The event without customer details, for screens in public places.
+    pub fn public(&self) -> StoredEvent {
+        let mut e = self.clone();
+        if let Value::Object(m) = &mut e.data {
+            for f in PRIVATE_FIELDS {
+                m.remove(f);
+            }
+        }
+        e
+    }
 }
 
 /// Live figures of one queue.
@@ -227,6 +323,8 @@ pub enum Kind {
     Counter,
     Customer,
     Agent,
+    Display,
+    Kiosk,
 }
 
 impl Kind {
@@ -239,6 +337,8 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Customer => "customer",
             Kind::Agent => "agent",
+            Kind::Display => "display",
+            Kind::Kiosk => "kiosk",
         }
     }
 }
@@ -388,4 +488,50 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<AuditLog>>;
+
+    // --- devices (displays and kiosks) ------------------------------------------------------
+    /// Records a pairing code; `false` when the code is already in use (pick another).
+    async fn start_pairing(&self, p: NewPairing, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Binds an unexpired pairing code of the device's kind to display or kiosk `device_id`
+    /// and marks it paired; returns the device's document. An unknown or expired code is
+    /// `NotFound("pairing code")`; a code offered by the other kind of device is refused.
+    async fn pair_device(
+        &self,
+        tenant_id: Id,
+        kind: DeviceKind,
+        device_id: Id,
+        code: String,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Value>;
+    /// A device's poll: with the right secret, `Pending` until an admin pairs the code, then
+    /// `Paired` once (the token hash is stored and the pairing forgotten). Anything else is
+    /// `NotFound`.
+    async fn claim_pairing(
+        &self,
+        id: Id,
+        secret_hash: String,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClaimOutcome>;
+    /// The device a (hashed) token belongs to, unless revoked.
+    async fn device_by_token(&self, token_hash: String) -> StoreResult<Option<DeviceAuth>>;
+    /// Revokes every token of the device, marks it unpaired and emits `{kind}.revoked`;
+    /// returns the device's document.
+    async fn revoke_device(
+        &self,
+        tenant_id: Id,
+        kind: DeviceKind,
+        device_id: Id,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Value>;
+    /// The tenant's most recent `ticket.called` / `ticket.recalled` events in `queue_ids`,
+    /// newest first, at most `limit` (looking back over a bounded stretch of the log).
+    async fn recent_calls(
+        &self,
+        tenant_id: Id,
+        queue_ids: Vec<Id>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
 }

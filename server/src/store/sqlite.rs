@@ -32,6 +32,8 @@ use uuid::Uuid;
 
 use super::*;
 
+mod devices;
+
 mod embedded {
     refinery::embed_migrations!("../migrations/sqlite");
 }
@@ -152,7 +154,7 @@ fn writer_loop(
         if committed.is_ok() {
             for event in pending {
                 let json = serde_json::to_string(&event).unwrap_or_default();
-                let _ = events.send(Arc::new(LiveEvent { event, json }));
+                let _ = events.send(Arc::new(LiveEvent::new(event, json)));
             }
         }
         for reply in replies {
@@ -1014,6 +1016,16 @@ impl Store for SqliteStore {
                 kind.as_str(),
                 if before.is_some() { "update" } else { "create" }
             );
+            if matches!(kind, Kind::Display | Kind::Kiosk) && before.is_some() {
+                // A paired screen or kiosk follows its configuration live.
+                emit(
+                    conn,
+                    tenant_id,
+                    &format!("{}.updated", kind.as_str()),
+                    &doc,
+                    now,
+                )?;
+            }
             audit(
                 conn,
                 tenant_id,
@@ -1069,7 +1081,7 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let before: Value = require_doc(conn, tenant_id, kind, id)?;
             let in_use = match kind {
-                Kind::Site => count_refs(conn, tenant_id, &["queue", "counter"], "$.site_id", id)?,
+                Kind::Site => count_refs(conn, tenant_id, &["queue", "counter", "display", "kiosk"], "$.site_id", id)?,
                 Kind::Service => count_refs(conn, tenant_id, &["queue"], "$.service_id", id)?,
                 Kind::Queue => {
                     conn.prepare_cached("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('waiting','called','in_service','paused')")?
@@ -1079,6 +1091,15 @@ impl Store for SqliteStore {
             };
             if in_use > 0 {
                 return Err(StoreError::conflict("in_use", format!("this {} is still in use ({in_use} dependent items)", kind.as_str())));
+            }
+            let device = match kind {
+                Kind::Display => Some(DeviceKind::Display),
+                Kind::Kiosk => Some(DeviceKind::Kiosk),
+                _ => None,
+            };
+            if let Some(device) = device {
+                // Its tokens die with it, and its open sockets are told.
+                devices::revoke(conn, tenant_id, device, id, false, now)?;
             }
             conn.prepare_cached("DELETE FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3")?
                 .execute(params![tenant_id.to_string(), kind.as_str(), id.to_string()])?;
@@ -1474,6 +1495,92 @@ impl Store for SqliteStore {
                 .map(|r| r.map_err(StoreError::from).and_then(|s| from_json(&s)))
                 .collect::<StoreResult<Vec<AuditLog>>>()?;
             Ok(Page { count: count as u64, results })
+        })
+        .await
+    }
+
+    async fn start_pairing(&self, p: NewPairing, now: DateTime<Utc>) -> StoreResult<bool> {
+        self.write(move |conn| devices::start_pairing(conn, p, now))
+            .await
+    }
+
+    async fn pair_device(
+        &self,
+        tenant_id: Id,
+        kind: DeviceKind,
+        device_id: Id,
+        code: String,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Value> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            devices::pair_device(conn, tenant_id, kind, device_id, &code, &actor, now)
+        })
+        .await
+    }
+
+    async fn claim_pairing(
+        &self,
+        id: Id,
+        secret_hash: String,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClaimOutcome> {
+        self.write(move |conn| devices::claim_pairing(conn, id, &secret_hash, &token_hash, now))
+            .await
+    }
+
+    async fn device_by_token(&self, token_hash: String) -> StoreResult<Option<DeviceAuth>> {
+        self.read(move |conn| devices::device_by_token(conn, &token_hash))
+            .await
+    }
+
+    async fn revoke_device(
+        &self,
+        tenant_id: Id,
+        kind: DeviceKind,
+        device_id: Id,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Value> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            require_doc::<Value>(conn, tenant_id, kind.kind(), device_id)?;
+            let (before, after) = devices::revoke(conn, tenant_id, kind, device_id, true, now)?
+                .ok_or(StoreError::NotFound(kind.as_str()))?;
+            let action = format!("{}.revoke", kind.as_str());
+            audit(
+                conn,
+                tenant_id,
+                &actor,
+                &action,
+                kind.as_str(),
+                device_id,
+                Some(before),
+                Some(after.clone()),
+                now,
+            )?;
+            Ok(after)
+        })
+        .await
+    }
+
+    async fn recent_calls(
+        &self,
+        tenant_id: Id,
+        queue_ids: Vec<Id>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let slug: Option<String> = conn
+                .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
+                .query_row([tenant_id.to_string()], |r| r.get(0))
+                .optional()?;
+            match slug {
+                Some(slug) => devices::recent_calls(conn, tenant_id, slug, &queue_ids, limit),
+                None => Ok(Vec::new()),
+            }
         })
         .await
     }

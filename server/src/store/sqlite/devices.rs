@@ -1,0 +1,275 @@
+//! Displays and kiosks on SQLite: pairing codes, device tokens, revocation, recent calls.
+//!
+//! Runs inside the writer's or a reader's transaction like the rest of [`super`].
+
+use super::*;
+
+/// How far back (in events) the recent-calls query looks.
+const RECENT_CALLS_SCAN: i64 = 5_000;
+
+/// Sets the device document's `is_paired` flag (and returns the new document).
+fn set_paired(
+    conn: &Connection,
+    tenant: Id,
+    kind: DeviceKind,
+    device_id: Id,
+    paired: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<(Value, Value)> {
+    let before: Value = require_doc(conn, tenant, kind.kind(), device_id)?;
+    let mut after = before.clone();
+    after["is_paired"] = Value::Bool(paired);
+    if paired {
+        after["last_seen_at"] = Value::String(ts(now));
+    }
+    put_doc(conn, tenant, kind.kind(), device_id, &after, now)?;
+    Ok((before, after))
+}
+
+pub(super) fn start_pairing(
+    conn: &Connection,
+    p: NewPairing,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    // Forget expired codes first, so a code frees up once it has lapsed.
+    conn.prepare_cached("DELETE FROM device_pairings WHERE expires_at < ?1")?
+        .execute([ts(now)])?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO device_pairings (id, code, secret_hash, mode, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING",
+        )?
+        .execute(params![
+            p.id.to_string(),
+            p.code,
+            p.secret_hash,
+            p.mode.as_str(),
+            ts(now),
+            ts(p.expires_at)
+        ])?;
+    Ok(inserted == 1)
+}
+
+pub(super) fn pair_device(
+    conn: &Connection,
+    tenant: Id,
+    kind: DeviceKind,
+    device_id: Id,
+    code: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<Value> {
+    // The device must exist in this tenant before anything else is looked at.
+    require_doc::<Value>(conn, tenant, kind.kind(), device_id)?;
+    let row: Option<(String, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, mode, tenant_id FROM device_pairings WHERE code = ?1 AND expires_at >= ?2",
+        )?
+        .query_row(params![code, ts(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((pairing_id, mode, bound)) = row else {
+        return Err(StoreError::NotFound("pairing code"));
+    };
+    if bound.is_some() {
+        // Already entered (here or in another tenant): the same answer as an unknown code, so
+        // nothing is learnt about other tenants.
+        return Err(StoreError::NotFound("pairing code"));
+    }
+    if mode != kind.as_str() {
+        return Err(StoreError::conflict(
+            "wrong_device_mode",
+            format!(
+                "this code was shown by a device set up as a {mode}; pair it with a {mode}, or choose {} on the device",
+                kind.as_str()
+            ),
+        ));
+    }
+    // A device has one live token at a time: pairing again replaces the old one.
+    conn.prepare_cached(
+        "UPDATE device_tokens SET revoked_at = ?4 WHERE tenant_id = ?1 AND kind = ?2 AND device_id = ?3 AND revoked_at IS NULL",
+    )?
+    .execute(params![tenant.to_string(), kind.as_str(), device_id.to_string(), ts(now)])?;
+    conn.prepare_cached("UPDATE device_pairings SET tenant_id = ?2, device_id = ?3 WHERE id = ?1")?
+        .execute(params![
+            pairing_id,
+            tenant.to_string(),
+            device_id.to_string()
+        ])?;
+    let (before, after) = set_paired(conn, tenant, kind, device_id, true, now)?;
+    let action = format!("{}.pair", kind.as_str());
+    audit(
+        conn,
+        tenant,
+        actor,
+        &action,
+        kind.as_str(),
+        device_id,
+        Some(before),
+        Some(after.clone()),
+        now,
+    )?;
+    emit(
+        conn,
+        tenant,
+        &format!("{}.paired", kind.as_str()),
+        &after,
+        now,
+    )?;
+    Ok(after)
+}
+
+pub(super) fn claim_pairing(
+    conn: &Connection,
+    id: Id,
+    secret_hash: &str,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<ClaimOutcome> {
+    let row: Option<(String, String, Option<String>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT secret_hash, mode, tenant_id, device_id FROM device_pairings WHERE id = ?1 AND expires_at >= ?2",
+        )?
+        .query_row(params![id.to_string(), ts(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((_, mode, tenant, device)) = row.filter(|r| r.0 == secret_hash) else {
+        return Err(StoreError::NotFound("pairing"));
+    };
+    let (Some(tenant), Some(device)) = (tenant, device) else {
+        return Ok(ClaimOutcome::Pending);
+    };
+    let kind = DeviceKind::parse(&mode).ok_or(StoreError::NotFound("pairing"))?;
+    let tenant_id: Id = tenant
+        .parse()
+        .map_err(|_| StoreError::NotFound("pairing"))?;
+    let device_id: Id = device
+        .parse()
+        .map_err(|_| StoreError::NotFound("pairing"))?;
+    let slug: String = conn
+        .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
+        .query_row([&tenant], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO device_tokens (token_hash, tenant_id, kind, device_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![token_hash, tenant, mode, device, ts(now)])?;
+    conn.prepare_cached("DELETE FROM device_pairings WHERE id = ?1")?
+        .execute([id.to_string()])?;
+    Ok(ClaimOutcome::Paired(DeviceAuth {
+        tenant_id,
+        tenant_slug: slug,
+        kind,
+        device_id,
+    }))
+}
+
+pub(super) fn device_by_token(
+    conn: &Connection,
+    token_hash: &str,
+) -> StoreResult<Option<DeviceAuth>> {
+    let row: Option<(String, String, String, String)> = conn
+        .prepare_cached(
+            "SELECT d.tenant_id, t.slug, d.kind, d.device_id FROM device_tokens d
+             JOIN tenants t ON t.id = d.tenant_id
+             WHERE d.token_hash = ?1 AND d.revoked_at IS NULL",
+        )?
+        .query_row([token_hash], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((tenant, slug, kind, device)) = row else {
+        return Ok(None);
+    };
+    let (Ok(tenant_id), Some(kind), Ok(device_id)) =
+        (tenant.parse(), DeviceKind::parse(&kind), device.parse())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(DeviceAuth {
+        tenant_id,
+        tenant_slug: slug,
+        kind,
+        device_id,
+    }))
+}
+
+/// Revokes the device's tokens; with `keep` the device stays (marked unpaired), otherwise the
+/// caller is deleting it. Emits `{kind}.revoked` either way, so its open sockets close.
+pub(super) fn revoke(
+    conn: &Connection,
+    tenant: Id,
+    kind: DeviceKind,
+    device_id: Id,
+    keep: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<(Value, Value)>> {
+    conn.prepare_cached(
+        "UPDATE device_tokens SET revoked_at = ?4 WHERE tenant_id = ?1 AND kind = ?2 AND device_id = ?3 AND revoked_at IS NULL",
+    )?
+    .execute(params![tenant.to_string(), kind.as_str(), device_id.to_string(), ts(now)])?;
+    let changed = if keep {
+        Some(set_paired(conn, tenant, kind, device_id, false, now)?)
+    } else {
+        None
+    };
+    emit(
+        conn,
+        tenant,
+        &format!("{}.revoked", kind.as_str()),
+        &serde_json::json!({ "id": device_id }),
+        now,
+    )?;
+    Ok(changed)
+}
+
+pub(super) fn recent_calls(
+    conn: &Connection,
+    tenant: Id,
+    slug: String,
+    queue_ids: &[Id],
+    limit: u32,
+) -> StoreResult<Vec<StoredEvent>> {
+    let wanted: Vec<String> = queue_ids.iter().map(Id::to_string).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, type, at, data FROM events
+         WHERE tenant_id = ?1 AND seq > (SELECT last_event_seq FROM tenants WHERE id = ?1) - ?2
+           AND type IN ('ticket.called', 'ticket.recalled')
+         ORDER BY seq DESC",
+    )?;
+    let rows = stmt.query_map(params![tenant.to_string(), RECENT_CALLS_SCAN], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, kind, at, data) = row?;
+        let data: Value = from_json(&data)?;
+        if !data["queue_id"]
+            .as_str()
+            .is_some_and(|q| wanted.iter().any(|w| w == q))
+        {
+            continue;
+        }
+        let at = DateTime::parse_from_rfc3339(&at)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        out.push(StoredEvent {
+            seq,
+            kind,
+            tenant: slug.clone(),
+            tenant_id: tenant,
+            at,
+            data,
+        });
+        if out.len() >= limit as usize {
+            break;
+        }
+    }
+    Ok(out)
+}
