@@ -10,6 +10,8 @@ PACKAGES=(
   libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
   # headless GUI runs, screenshots, keyring on a box without a desktop session
   xvfb xauth x11-utils xdotool imagemagick openbox keyutils fonts-dejavu-core
+  # the display's spoken announcements (speech engine; aplay plays them where there is a sound card)
+  espeak-ng alsa-utils
 )
 
 missing=()

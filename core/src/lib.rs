@@ -16,7 +16,8 @@
 //! * [`announce`] — what a display shows and says for a call ("Ticket A 0 4 2, guichet 3").
 //!
 //! Behind features, for the apps only:
-//! * `client` — [`client::ApiClient`], the HTTP client of the SmartQueue REST API.
+//! * `client` — [`client::ApiClient`], the HTTP client of the SmartQueue REST API, and
+//!   [`device`], pairing for displays and kiosks.
 //! * `store` — [`store::LocalStore`], the versioned rusqlite store for offline state.
 //! * `sync` — [`sync::SyncEngine`], events + snapshot + local state + outbox for the apps.
 
@@ -30,6 +31,8 @@ pub mod staffing;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod device;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "sync")]

@@ -15,7 +15,14 @@
 //!    link is up: each lands exactly once because the server deduplicates by key;
 //! 6. on any failure, go offline and reconnect with jittered exponential backoff.
 //!
-//! Apps observe [`SyncState`] through a `watch` channel; they never talk HTTP/WS themselves.
+//! Apps observe [`SyncState`] through a `watch` channel, and the events as they are applied
+//! through [`SyncEngine::events`] (a display announces calls from them); they never talk
+//! HTTP/WS themselves.
+//!
+//! The snapshot may carry more than its `results` (a display's board has its configuration and
+//! queue lines): the rest is kept as [`SyncState::context`] and kept current from events —
+//! `queues[].waiting` from the queue lengths ticket events carry, and an object `context[x]`
+//! from `x.updated` events about it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,7 +32,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{ApiClient, ApiError};
@@ -51,6 +58,13 @@ pub struct SyncState {
     pub tickets: BTreeMap<String, Value>,
     /// Commands waiting in the outbox.
     pub pending_commands: usize,
+    /// The snapshot's other fields (e.g. a display's configuration and queue lines).
+    #[serde(default)]
+    pub context: Value,
+    /// The server refused the credentials (close code 4401): signed out, or a device revoked.
+    /// The engine keeps retrying slowly; an app shows its sign-in or pairing screen.
+    #[serde(default)]
+    pub refused: bool,
 }
 
 /// What to follow.
@@ -70,6 +84,32 @@ pub struct SyncConfig {
     /// The engine pings this often and drops a link silent for twice as long (the server does
     /// the same), so a dead server is noticed within 30 s with the default of 15 s.
     pub heartbeat: Duration,
+    /// Keep at most this many tickets in the view (0: no limit); the least recently updated go
+    /// first. A display needs its last calls, not the whole day.
+    pub max_tickets: usize,
+}
+
+impl SyncConfig {
+    /// A config with the default heartbeat and no ticket limit.
+    pub fn new(
+        base_url: impl Into<String>,
+        tenant: impl Into<String>,
+        token: impl Into<String>,
+        channel: impl Into<String>,
+        snapshot: impl Into<String>,
+        store_path: impl Into<PathBuf>,
+    ) -> Self {
+        SyncConfig {
+            base_url: base_url.into(),
+            tenant: tenant.into(),
+            token: token.into(),
+            channel: channel.into(),
+            snapshot: snapshot.into(),
+            store_path: store_path.into(),
+            heartbeat: HEARTBEAT,
+            max_tickets: 0,
+        }
+    }
 }
 
 /// The default heartbeat interval.
@@ -90,6 +130,7 @@ pub enum SyncError {
 
 const VIEW_KEY: &str = "sync.view";
 const SEQ_KEY: &str = "sync.last_seq";
+const CONTEXT_KEY: &str = "sync.context";
 
 /// A running engine. Dropping it stops the background task.
 pub struct SyncEngine {
@@ -97,6 +138,7 @@ pub struct SyncEngine {
     tx: Arc<watch::Sender<SyncState>>,
     store: Arc<Mutex<LocalStore>>,
     wake: Arc<Notify>,
+    events: broadcast::Sender<Value>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -112,6 +154,7 @@ struct Inner {
     store: Arc<Mutex<LocalStore>>,
     tx: Arc<watch::Sender<SyncState>>,
     wake: Arc<Notify>,
+    events: broadcast::Sender<Value>,
 }
 
 impl SyncEngine {
@@ -120,13 +163,17 @@ impl SyncEngine {
         let store = LocalStore::open(&config.store_path)?;
         let tickets: BTreeMap<String, Value> = store.get(VIEW_KEY)?.unwrap_or_default();
         let last_seq: i64 = store.get(SEQ_KEY)?.unwrap_or(0);
+        let context: Value = store.get(CONTEXT_KEY)?.unwrap_or_default();
         let pending_commands = store.outbox()?.len();
         let (tx, rx) = watch::channel(SyncState {
             connection: Connection::Offline,
             last_seq,
             tickets,
             pending_commands,
+            context,
+            refused: false,
         });
+        let (events, _) = broadcast::channel(256);
         let mut api = ApiClient::new(config.base_url.clone());
         api.set_access_token(Some(config.token.clone()));
         let store = Arc::new(Mutex::new(store));
@@ -138,6 +185,7 @@ impl SyncEngine {
             store: store.clone(),
             tx: tx.clone(),
             wake: wake.clone(),
+            events: events.clone(),
         };
         let task = tokio::spawn(inner.run());
         Ok(SyncEngine {
@@ -145,8 +193,14 @@ impl SyncEngine {
             tx,
             store,
             wake,
+            events,
             task,
         })
+    }
+
+    /// Events as they are applied (replayed ones included, in order; each envelope once).
+    pub fn events(&self) -> broadcast::Receiver<Value> {
+        self.events.subscribe()
     }
 
     /// The observable state.
@@ -196,6 +250,7 @@ impl Inner {
             .map_err(|_| SyncError::Ws("store poisoned".into()))?;
         store.put(VIEW_KEY, &s.tickets)?;
         store.put(SEQ_KEY, &s.last_seq)?;
+        store.put(CONTEXT_KEY, &s.context)?;
         Ok(())
     }
 
@@ -206,6 +261,7 @@ impl Inner {
                 Ok(()) => attempt = 0,
                 Err(SyncError::Refused(code)) if code == 4401 || code == 4404 => {
                     // Credentials or channel refused: retrying quickly would not help.
+                    self.update(|s| s.refused = true);
                     attempt = attempt.max(6);
                 }
                 Err(_) => {}
@@ -231,6 +287,7 @@ impl Inner {
                 self.config.tenant, self.config.snapshot
             ))
             .await?;
+        let mut page = page;
         let tickets: BTreeMap<String, Value> = page["results"]
             .as_array()
             .map(|a| {
@@ -239,9 +296,17 @@ impl Inner {
                     .collect()
             })
             .unwrap_or_default();
+        if let Value::Object(m) = &mut page {
+            for k in ["results", "count", "next_offset", "previous_offset"] {
+                m.remove(k);
+            }
+        }
+        let max = self.config.max_tickets;
         self.update(|s| {
             s.tickets = tickets;
+            trim(&mut s.tickets, max);
             s.last_seq = head;
+            s.context = page;
         });
         self.persist()
     }
@@ -295,15 +360,13 @@ impl Inner {
         if self.config.channel.is_empty() && seq != last + 1 {
             return false; // gap on the full feed
         }
-        let kind = e["type"].as_str().unwrap_or_default();
+        let max = self.config.max_tickets;
         self.update(|s| {
-            if kind.starts_with("ticket.")
-                && let Some(id) = e["data"]["id"].as_str()
-            {
-                s.tickets.insert(id.to_owned(), e["data"].clone());
-            }
+            apply_event(s, e);
+            trim(&mut s.tickets, max);
             s.last_seq = seq;
         });
+        let _ = self.events.send(e.clone());
         true
     }
 
@@ -341,6 +404,9 @@ impl Inner {
                 }
             };
             heard = tokio::time::Instant::now();
+            if self.tx.borrow().refused {
+                self.update(|s| s.refused = false);
+            }
             let text = match msg {
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Ping(p))) => {
@@ -382,5 +448,63 @@ impl Inner {
                 None => {}
             }
         }
+    }
+}
+
+/// Applies one event to a view: a ticket's fields are merged (an event that leaves a field out,
+/// such as the display block of a call, keeps the known value), queue lengths and updated
+/// context objects are taken over.
+pub fn apply_event(s: &mut SyncState, e: &Value) {
+    let kind = e["type"].as_str().unwrap_or_default();
+    let data = &e["data"];
+    if kind.starts_with("ticket.")
+        && let Some(id) = data["id"].as_str()
+    {
+        match (s.tickets.get_mut(id), data) {
+            (Some(Value::Object(old)), Value::Object(new)) => {
+                for (k, v) in new {
+                    old.insert(k.clone(), v.clone());
+                }
+            }
+            _ => {
+                s.tickets.insert(id.to_owned(), data.clone());
+            }
+        }
+    }
+    if let (Some(lengths), Some(lines)) = (
+        data["queues"].as_array(),
+        s.context.get_mut("queues").and_then(Value::as_array_mut),
+    ) {
+        for l in lengths {
+            if let Some(line) = lines.iter_mut().find(|q| q["id"] == l["queue_id"]) {
+                line["waiting"] = l["waiting"].clone();
+            }
+        }
+    }
+    if let Some(object) = kind.strip_suffix(".updated")
+        && let Some(current) = s.context.get_mut(object)
+        && current["id"] == data["id"]
+    {
+        *current = data.clone();
+    }
+}
+
+/// Drops the least recently updated tickets beyond `max` (0: no limit).
+fn trim(tickets: &mut BTreeMap<String, Value>, max: usize) {
+    if max == 0 || tickets.len() <= max {
+        return;
+    }
+    let mut by_age: Vec<(String, String)> = tickets
+        .iter()
+        .map(|(id, t)| {
+            (
+                t["updated_at"].as_str().unwrap_or_default().to_owned(),
+                id.clone(),
+            )
+        })
+        .collect();
+    by_age.sort();
+    for (_, id) in by_age.into_iter().take(tickets.len() - max) {
+        tickets.remove(&id);
     }
 }

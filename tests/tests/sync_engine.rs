@@ -27,15 +27,14 @@ fn config(server: &TestServer, admin: &Api, queue: &str, dir: &std::path::Path) 
 }
 
 fn config_at(base_url: &str, admin: &Api, queue: &str, dir: &std::path::Path) -> SyncConfig {
-    SyncConfig {
-        base_url: base_url.to_owned(),
-        tenant: admin.tenant.clone(),
-        token: admin.token.clone(),
-        channel: format!("queues/{queue}/"),
-        snapshot: format!("tickets/?queue_id={queue}&limit=500"),
-        store_path: dir.join("app.db"),
-        heartbeat: smartqueue_core::sync::HEARTBEAT,
-    }
+    SyncConfig::new(
+        base_url,
+        &admin.tenant,
+        &admin.token,
+        format!("queues/{queue}/"),
+        format!("tickets/?queue_id={queue}&limit=500"),
+        dir.join("app.db"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,13 +185,15 @@ async fn a_silent_server_is_detected_by_the_heartbeat() {
     });
     let dir = tempfile::tempdir().unwrap();
     let engine = SyncEngine::start(SyncConfig {
-        base_url: format!("http://{addr}"),
-        tenant: "bank".into(),
-        token: "t".into(),
-        channel: String::new(),
-        snapshot: "tickets/".into(),
-        store_path: dir.path().join("app.db"),
         heartbeat: Duration::from_millis(300),
+        ..SyncConfig::new(
+            format!("http://{addr}"),
+            "bank",
+            "t",
+            "",
+            "tickets/",
+            dir.path().join("app.db"),
+        )
     })
     .unwrap();
     wait_for(&engine, "connected", |s| {

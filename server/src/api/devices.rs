@@ -440,11 +440,18 @@ async fn board(
         .await?;
     // A waiting room is public: no customer names or phone numbers on the screen.
     let results: Vec<Value> = calls.iter().map(|e| e.public().data).collect();
+    let timezone = state
+        .store
+        .get_entity(tenant, Kind::Site, display.site_id)
+        .await?
+        .and_then(|s| s["timezone"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "UTC".into());
     Ok(ApiJson(json!({
         "count": results.len(),
         "results": results,
         "display": display,
         "queues": queues,
+        "timezone": timezone,
     })))
 }
 
@@ -640,7 +647,7 @@ pub fn schemas(c: utoipa::openapi::ComponentsBuilder) -> utoipa::openapi::Compon
         .schema_from::<KioskTicketIn>()
         .schema("PairingClaim", free("{status: \"pending\"} or {status: \"paired\", token, tenant_slug, kind, device_id, device}"))
         .schema("DeviceMe", free("{kind, tenant_slug, device_id, device}"))
-        .schema("DisplayBoard", free("{count, results: [recent call events' ticket data with its display block], display, queues: [{id, name, prefix, waiting, eta_next_seconds}]}"))
+        .schema("DisplayBoard", free("{count, results: [recent call events' ticket data with its display block], display, queues: [{id, name, prefix, waiting, eta_next_seconds}], timezone (of the display's site)}"))
         .schema("KioskMenu", free("{kiosk, queues: [{id, name, prefix, service_name, service_description, waiting, eta_next_seconds}]}"))
 }
 

@@ -1,0 +1,7 @@
+//! SmartQueue display / kiosk app (library part, so the view logic and the speech pipeline are
+//! tested without a window): [`app`] holds the screens, [`board`] what a display shows,
+//! [`speech`] the spoken announcements.
+
+pub mod app;
+pub mod board;
+pub mod speech;
