@@ -19,7 +19,8 @@
 //! * `client` — [`client::ApiClient`], the HTTP client of the SmartQueue REST API, and
 //!   [`device`], pairing for displays and kiosks.
 //! * `store` — [`store::LocalStore`], the versioned rusqlite store for offline state.
-//! * `sync` — [`sync::SyncEngine`], events + snapshot + local state + outbox for the apps.
+//! * `sync` — [`sync::SyncEngine`], events + snapshot + local state + outbox for the apps, and
+//!   [`kiosk::KioskIssuer`], ticket issuing that survives network drops.
 
 pub mod announce;
 pub mod domain;
@@ -33,6 +34,8 @@ pub mod staffing;
 pub mod client;
 #[cfg(feature = "client")]
 pub mod device;
+#[cfg(feature = "sync")]
+pub mod kiosk;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "sync")]

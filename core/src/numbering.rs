@@ -24,6 +24,14 @@ pub fn format_number(prefix: &str, n: u32) -> String {
     format!("{prefix}{n:03}")
 }
 
+/// First number of the range leased to kiosks for issuing offline (the server's own numbers
+/// start at 1). A queue issuing 5,000 tickets in a day before the first lease would be the
+/// only way for the two to meet; the server refuses online numbers from here up.
+pub const OFFLINE_FIRST: u32 = 5001;
+
+/// Numbers in one kiosk lease.
+pub const LEASE_SIZE: u32 = 50;
+
 /// The business day `now` falls in, in time zone `tz`.
 pub fn business_day(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
     now.with_timezone(&tz).date_naive()

@@ -37,6 +37,9 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("local database has schema version {found}, newer than this app's {supported}")]
     TooNew { found: u32, supported: u32 },
+    /// A thread panicked while holding the store.
+    #[error("local store unusable after a crash in another thread")]
+    Poisoned,
 }
 
 /// A command made while offline, replayed in order with its idempotency key.

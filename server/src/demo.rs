@@ -329,6 +329,7 @@ pub async fn create_tenant(
                 customer_id: None,
                 customer_name: None,
                 customer_phone: None,
+                offline: None,
             };
             let placed = store.create_ticket(t, new, None, &sys, arrive).await?;
             let call_at = arrive + Duration::seconds(rnd(60, 600));
@@ -377,6 +378,7 @@ pub async fn create_tenant(
                 customer_id: None,
                 customer_name: Some((*name).into()),
                 customer_phone: None,
+                offline: None,
             };
             store
                 .create_ticket(

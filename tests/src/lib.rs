@@ -387,3 +387,42 @@ impl Api {
         }
     }
 }
+
+/// Waits (up to 15 s) until the engine's state satisfies `ok`; panics with the state otherwise.
+pub async fn wait_for(
+    engine: &smartqueue_core::sync::SyncEngine,
+    what: &str,
+    ok: impl Fn(&smartqueue_core::sync::SyncState) -> bool,
+) -> smartqueue_core::sync::SyncState {
+    let mut rx = engine.subscribe();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let s = rx.borrow_and_update().clone();
+        if ok(&s) {
+            return s;
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            _ => panic!("timed out waiting for {what}; state: {:?}", engine.state()),
+        }
+    }
+}
+
+impl Device {
+    /// The credentials the device app keeps after pairing.
+    pub fn credentials(&self) -> smartqueue_core::device::DeviceCredentials {
+        use smartqueue_core::device::DeviceMode;
+        smartqueue_core::device::DeviceCredentials {
+            base_url: self.api.base.clone(),
+            tenant_slug: self.api.tenant.clone(),
+            mode: if self.doc.get("printer").is_some() {
+                DeviceMode::Kiosk
+            } else {
+                DeviceMode::Display
+            },
+            device_id: self.doc["id"].as_str().unwrap_or_default().to_owned(),
+            token: self.api.token.clone(),
+            device: self.doc.clone(),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! own channel, revocation, kiosk issuing, and a customer following their ticket with its
 //! tracking token.
 
+use chrono::Utc;
 use serde_json::{Value, json};
 use smartqueue_tests::ws::{closed_with, connect, next, next_of};
 use smartqueue_tests::{TestServer, send};
@@ -449,4 +450,134 @@ async fn a_customer_follows_their_own_ticket_with_its_tracking_token() {
         let mut ws = connect(&server, &path).await;
         assert_eq!(next(&mut ws).await, Err(Some(4401)), "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_issues_need_a_lease_replace_unanswered_attempts_and_can_be_taken_back() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("K", "fifo").await;
+    let kiosk = admin
+        .pair(
+            "kiosks",
+            &json!({"site_id": site_of(&q), "name": "Door", "queue_ids": [q["id"]], "printer": "/dev/usb/lp0"}),
+        )
+        .await;
+    let id = kiosk.doc["id"].as_str().unwrap();
+    let k = &kiosk.api;
+    let lease = k
+        .post(
+            &k.t(&format!("kiosks/{id}/leases/")),
+            &json!({"queue_id": q["id"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (lease["first"].as_u64(), lease["last"].as_u64()),
+        (Some(5001), Some(5050))
+    );
+    let second = k
+        .post(
+            &k.t(&format!("kiosks/{id}/leases/")),
+            &json!({"queue_id": q["id"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(second["first"], 5051, "leases never overlap");
+    let day = lease["business_day"].clone();
+    let far = k
+        .post(
+            &k.t(&format!("kiosks/{id}/leases/")),
+            &json!({"queue_id": q["id"], "business_day": "2030-01-01"}),
+        )
+        .await;
+    assert_eq!(far.status, 400);
+
+    // An online attempt whose answer was lost...
+    let url = k.t(&format!("kiosks/{id}/tickets/"));
+    let ghost = k
+        .post_idem(&url, &json!({"queue_id": q["id"]}), "attempt-1")
+        .await
+        .expect(201);
+    // ...is replaced by the offline ticket the customer holds.
+    let token = "ab".repeat(24);
+    let offline = |seq: u32, token: &str, supersedes: Option<&str>| {
+        json!({"queue_id": q["id"], "offline": {
+            "business_day": day, "sequence": seq, "issued_at": Utc::now() - chrono::Duration::minutes(5),
+            "tracking_token": token, "supersedes": supersedes}})
+    };
+    let t = k
+        .post_idem(&url, &offline(5001, &token, Some("attempt-1")), "offline-1")
+        .await
+        .expect(201);
+    assert_eq!(
+        (t["number"].as_str(), t["tracking_token"].as_str()),
+        (Some("K5001"), Some(token.as_str()))
+    );
+    // Issued five minutes ago: it stands before the online ticket taken since.
+    assert_eq!(t["position"], 1);
+    let g = admin
+        .get(&admin.t(&format!("tickets/{}/", ghost["id"].as_str().unwrap())))
+        .await
+        .expect(200);
+    assert_eq!(g["status"], "cancelled");
+    // A number outside its leases, a reused number, a malformed token: refused.
+    let r = k.post(&url, &offline(5200, &"cd".repeat(24), None)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = k.post(&url, &offline(5001, &"ef".repeat(24), None)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["code"].as_str()),
+        (409, Some("number_taken"))
+    );
+    let r = k.post(&url, &offline(5002, "not-hex", None)).await;
+    assert_eq!(r.status, 400);
+
+    // The QR code's page and JSON, without login.
+    let page = reqwest::get(format!("{}/t/bank/{token}", server.url()))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("K5001") && html.contains("Position 1"),
+        "{html}"
+    );
+    let public = reqwest::get(format!(
+        "{}/api/v1/public/tenants/bank/tickets/{token}/",
+        server.url()
+    ))
+    .await
+    .unwrap();
+    let body: Value = public.json().await.unwrap();
+    assert_eq!(
+        (body["number"].as_str(), body["status"].as_str()),
+        (Some("K5001"), Some("waiting"))
+    );
+    for bad in [
+        format!("/t/bank/{}", "0".repeat(48)),
+        format!("/t/rival/{token}"),
+        "/t/bank/x".into(),
+    ] {
+        let r = reqwest::get(format!("{}{bad}", server.url()))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+
+    // A ticket that could not be printed is taken back.
+    let cancelled = k
+        .post(
+            &k.t(&format!("kiosks/{id}/tickets/cancel/")),
+            &json!({"tracking_token": token}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    let html = reqwest::get(format!("{}/t/bank/{token}", server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Annulé"));
 }

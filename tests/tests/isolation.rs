@@ -211,6 +211,16 @@ fn routes(ids: &Value) -> Vec<(Method, String, Option<Value>)> {
         format!("kiosks/{}/tickets/", id("kiosk")),
         Some(json!({"queue_id": ids["queue"]})),
     ));
+    r.push((
+        Method::POST,
+        format!("kiosks/{}/leases/", id("kiosk")),
+        Some(json!({"queue_id": ids["queue"]})),
+    ));
+    r.push((
+        Method::POST,
+        format!("kiosks/{}/tickets/cancel/", id("kiosk")),
+        Some(json!({"tracking_token": "ab".repeat(24)})),
+    ));
     r
 }
 

@@ -89,6 +89,7 @@ fn ticket(q: &Queue, priority: Priority) -> NewTicket {
         customer_id: None,
         customer_name: None,
         customer_phone: None,
+        offline: None,
     }
 }
 

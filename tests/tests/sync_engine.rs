@@ -4,23 +4,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use smartqueue_core::sync::{Connection, SyncConfig, SyncEngine, SyncState};
-use smartqueue_tests::{Api, TestServer};
-
-async fn wait_for(engine: &SyncEngine, what: &str, ok: impl Fn(&SyncState) -> bool) -> SyncState {
-    let mut rx = engine.subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let s = rx.borrow_and_update().clone();
-        if ok(&s) {
-            return s;
-        }
-        match tokio::time::timeout_at(deadline, rx.changed()).await {
-            Ok(Ok(())) => {}
-            _ => panic!("timed out waiting for {what}; state: {:?}", engine.state()),
-        }
-    }
-}
+use smartqueue_core::sync::{Connection, SyncConfig, SyncEngine};
+use smartqueue_tests::{Api, TestServer, wait_for};
 
 fn config(server: &TestServer, admin: &Api, queue: &str, dir: &std::path::Path) -> SyncConfig {
     config_at(&server.url(), admin, queue, dir)

@@ -28,7 +28,9 @@ use crate::auth::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{ClaimOutcome, DeviceKind, Kind, NewPairing, NewTicket};
+use crate::store::{
+    ClaimOutcome, DeviceKind, Kind, NewPairing, NewTicket, NumberLease, OfflineIssue,
+};
 
 /// How long a pairing code stays valid.
 const PAIRING_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -474,11 +476,18 @@ async fn menu(
             q["service_description"] = s["description"].clone();
         }
     }
+    let timezone = state
+        .store
+        .get_entity(tenant, Kind::Site, kiosk.site_id)
+        .await?
+        .and_then(|s| s["timezone"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "UTC".into());
     Ok(ApiJson(json!({
         "count": 0,
         "results": [],
         "kiosk": kiosk,
         "queues": queues,
+        "timezone": timezone,
     })))
 }
 
@@ -490,6 +499,9 @@ pub struct KioskTicketIn {
     /// For an SMS when the turn nears.
     #[serde(default)]
     customer_phone: Option<String>,
+    /// Set when the kiosk issued (and printed) the ticket while offline, from its lease.
+    #[serde(default)]
+    offline: Option<OfflineIssue>,
 }
 
 async fn kiosk_ticket(
@@ -518,12 +530,92 @@ async fn kiosk_ticket(
         customer_id: None,
         customer_name: None,
         customer_phone: input.customer_phone,
+        offline: input.offline.map(|o| OfflineIssue { kiosk_id: id, ..o }),
     };
     let placed = state
         .store
         .create_ticket(tenant, new, idem, &caller.actor(rid), Utc::now())
         .await?;
     Ok((StatusCode::CREATED, ApiJson(present(&state, placed).await?)))
+}
+
+/// Body of `kiosks/{id}/leases/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseIn {
+    queue_id: Uuid,
+    /// Today or tomorrow in the site's time zone (default today).
+    #[serde(default)]
+    business_day: Option<chrono::NaiveDate>,
+}
+
+async fn lease(
+    State(state): State<AppState>,
+    caller: DeviceOrStaff,
+    ApiPath((_, id)): ApiPath<(String, Id)>,
+    ApiJson(input): ApiJson<LeaseIn>,
+) -> ApiResult<(StatusCode, ApiJson<NumberLease>)> {
+    caller.require_device(DeviceKind::Kiosk, id, Scope::ManageSettings)?;
+    let tenant = caller.tenant_id();
+    let kiosk: Kiosk = load(&state, tenant, id).await?;
+    if !kiosk.queue_ids.contains(&input.queue_id) {
+        return Err(field("queue_id", "this kiosk does not offer this queue"));
+    }
+    let q = load_queue(&state, tenant, input.queue_id).await?;
+    let today = queue_figures(&state, tenant, &q).await?.day;
+    let day = input.business_day.unwrap_or(today);
+    if day != today && day != today.succ_opt().unwrap_or(today) {
+        return Err(field(
+            "business_day",
+            "today or tomorrow in the site's time zone",
+        ));
+    }
+    let lease = state
+        .store
+        .lease_numbers(tenant, id, input.queue_id, day, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(lease)))
+}
+
+/// Body of `kiosks/{id}/tickets/cancel/`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KioskCancelIn {
+    /// The token of the ticket the kiosk issued (known even for one issued offline).
+    tracking_token: String,
+}
+
+/// A kiosk takes back a ticket it could not print (it is still waiting, never called).
+async fn kiosk_cancel(
+    State(state): State<AppState>,
+    caller: DeviceOrStaff,
+    RequestId(rid): RequestId,
+    headers: HeaderMap,
+    ApiPath((slug, id)): ApiPath<(String, Id)>,
+    ApiJson(input): ApiJson<KioskCancelIn>,
+) -> ApiResult<ApiJson<TicketOut>> {
+    caller.require_device(DeviceKind::Kiosk, id, Scope::WriteTicket)?;
+    let tenant = caller.tenant_id();
+    let placed = state
+        .store
+        .ticket_by_token(tenant, input.tracking_token.clone())
+        .await?
+        .filter(|p| p.ticket.channel == Channel::Kiosk)
+        .ok_or_else(|| ApiError::not_found("ticket"))?;
+    let path = format!("/tenants/{slug}/kiosks/{id}/tickets/cancel/");
+    let idem = idempotency_key(&headers, &format!("device:{id}"), "POST", &path, &input)?;
+    let done = state
+        .store
+        .ticket_action(
+            tenant,
+            placed.ticket.id,
+            smartqueue_core::lifecycle::Action::Cancel,
+            idem,
+            &caller.actor(rid),
+            Utc::now(),
+        )
+        .await?;
+    Ok(ApiJson(present(&state, done).await?))
 }
 
 fn device_routes<R: DeviceResource>(plural: &str) -> ApiRouter {
@@ -617,6 +709,30 @@ pub fn routes() -> ApiRouter {
             ],
         )
         .route(
+            "/api/v1/tenants/{tenant_slug}/kiosks/{id}/leases/",
+            post(lease),
+            vec![
+                op(
+                    Method::POST,
+                    "Lease a block of offline numbers (from 5001 up) of a queue and day to a kiosk",
+                )
+                .body("LeaseIn")
+                .returns(201, "NumberLease"),
+            ],
+        )
+        .route(
+            "/api/v1/tenants/{tenant_slug}/kiosks/{id}/tickets/cancel/",
+            post(kiosk_cancel),
+            vec![
+                op(
+                    Method::POST,
+                    "A kiosk cancels a ticket it issued but could not print (by its tracking token)",
+                )
+                .body("KioskCancelIn")
+                .returns(200, "TicketOut"),
+            ],
+        )
+        .route(
             "/api/v1/tenants/{tenant_slug}/kiosks/{id}/tickets/",
             post(kiosk_ticket),
             vec![
@@ -645,10 +761,14 @@ pub fn schemas(c: utoipa::openapi::ComponentsBuilder) -> utoipa::openapi::Compon
         .schema_from::<ClaimIn>()
         .schema_from::<PairIn>()
         .schema_from::<KioskTicketIn>()
+        .schema_from::<OfflineIssue>()
+        .schema_from::<LeaseIn>()
+        .schema_from::<NumberLease>()
+        .schema_from::<KioskCancelIn>()
         .schema("PairingClaim", free("{status: \"pending\"} or {status: \"paired\", token, tenant_slug, kind, device_id, device}"))
         .schema("DeviceMe", free("{kind, tenant_slug, device_id, device}"))
         .schema("DisplayBoard", free("{count, results: [recent call events' ticket data with its display block], display, queues: [{id, name, prefix, waiting, eta_next_seconds}], timezone (of the display's site)}"))
-        .schema("KioskMenu", free("{kiosk, queues: [{id, name, prefix, service_name, service_description, waiting, eta_next_seconds}]}"))
+        .schema("KioskMenu", free("{kiosk, queues: [{id, name, prefix, service_name, service_description, waiting, eta_next_seconds}], timezone (of the kiosk's site)}"))
 }
 
 #[cfg(test)]

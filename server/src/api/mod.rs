@@ -7,6 +7,7 @@ pub mod doc;
 pub mod extract;
 pub mod members;
 pub mod misc;
+pub mod public;
 pub mod resources;
 pub mod tickets;
 
@@ -36,7 +37,9 @@ pub fn page<T: Serialize>(p: Page<T>, paging: Paging) -> Value {
 /// Rate-limits public and sign-in routes per client address.
 async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let limited = path.starts_with("/api/v1/public/") || path.starts_with("/api/v1/auth/");
+    let limited = path.starts_with("/api/v1/public/")
+        || path.starts_with("/api/v1/auth/")
+        || path.starts_with("/t/");
     if limited {
         let (parts, body) = req.into_parts();
         if let Some(ip) = crate::auth::client_ip(&parts, &state.config.trusted_proxies)
@@ -113,6 +116,7 @@ pub fn api_routes() -> doc::ApiRouter {
         .merge(members::routes())
         .merge(agents::routes())
         .merge(tickets::routes())
+        .merge(public::routes())
 }
 
 /// The `{code, detail}` error body (documentation schema of [`ApiError`]).
@@ -157,7 +161,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .schema("Page", free("A page of results: {count, next_offset, previous_offset, results: [...]}"))
         .schema("Patch", free("The fields to change (any subset of the resource's fields except id, tenant_id, created_at)"))
         .schema("QueueStats", free("waiting, active, served_today, no_show_today, cancelled_today, longest_wait_seconds, sla_target_seconds, sla_breached, active_agents, average_service_seconds, eta_next_seconds, eta_next_p90_seconds, staffing"))
-        .schema("Health", free("{status: \"ok\", version}"));
+        .schema("Health", free("{status: \"ok\", version}"))
+        .schema("PublicTicket", free("{tenant, number, status, queue, position, eta_seconds, eta_p90_seconds, counter, arrived_at, called_at}"))
+        .schema("Html", free("An HTML page"));
     comps = resources::schemas(comps);
     comps = auth::schemas(comps);
     comps = members::schemas(comps);

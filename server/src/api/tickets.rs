@@ -136,6 +136,7 @@ async fn create(
         customer_id: input.customer_id,
         customer_name: input.customer_name,
         customer_phone: input.customer_phone,
+        offline: None,
     };
     let placed = state
         .store

@@ -214,6 +214,38 @@ pub struct NewTicket {
     pub customer_id: Option<uuid::Uuid>,
     pub customer_name: Option<String>,
     pub customer_phone: Option<String>,
+    /// A ticket a kiosk already issued while offline, with a number from its lease.
+    #[serde(default)]
+    pub offline: Option<OfflineIssue>,
+}
+
+/// A ticket a kiosk issued (and printed) while the server was unreachable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OfflineIssue {
+    #[serde(default)]
+    #[schema(ignore)]
+    pub kiosk_id: uuid::Uuid,
+    pub business_day: NaiveDate,
+    /// From one of the kiosk's leases for this queue and day.
+    pub sequence: u32,
+    /// When the customer took it: the ticket joins its queue at that moment's place.
+    pub issued_at: DateTime<Utc>,
+    /// The token printed in the ticket's QR code.
+    pub tracking_token: String,
+    /// Idempotency key of an online attempt whose answer never came: if that attempt did
+    /// create a ticket, it is cancelled, since the customer holds this one.
+    #[serde(default)]
+    pub supersedes: Option<String>,
+}
+
+/// Numbers leased to a kiosk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NumberLease {
+    pub queue_id: uuid::Uuid,
+    pub prefix: String,
+    pub business_day: NaiveDate,
+    pub first: u32,
+    pub last: u32,
 }
 
 /// A ticket with its place in line (None when not waiting).
@@ -422,6 +454,12 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<PlacedTicket>;
     async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>>;
+    /// The tenant's ticket with this secret tracking token.
+    async fn ticket_by_token(
+        &self,
+        tenant_id: Id,
+        token: String,
+    ) -> StoreResult<Option<PlacedTicket>>;
     async fn list_tickets(&self, tenant_id: Id, filter: TicketFilter) -> StoreResult<Page<Ticket>>;
     /// Applies a lifecycle action (not `call`: see [`Store::call_next`]).
     async fn ticket_action(
@@ -526,6 +564,16 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<Value>;
+    /// Leases the next [`smartqueue_core::numbering::LEASE_SIZE`] offline numbers of a queue's
+    /// business day to a kiosk.
+    async fn lease_numbers(
+        &self,
+        tenant_id: Id,
+        kiosk_id: Id,
+        queue_id: Id,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<NumberLease>;
     /// The tenant's most recent `ticket.called` / `ticket.recalled` events in `queue_ids`,
     /// newest first, at most `limit` (looking back over a bounded stretch of the log).
     async fn recent_calls(

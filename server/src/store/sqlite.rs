@@ -699,6 +699,81 @@ fn with_display(
     Ok(data)
 }
 
+/// Applies a lifecycle action to a ticket inside the caller's transaction.
+fn act(
+    conn: &Connection,
+    tenant_id: Id,
+    ticket_id: Id,
+    action: Action,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<PlacedTicket> {
+    let before = load_ticket(conn, tenant_id, ticket_id)?.ok_or(StoreError::NotFound("ticket"))?;
+    if let Some(agent) = actor.agent_scope
+        && before.status.is_active()
+        && before.agent_id != Some(agent)
+    {
+        return Err(StoreError::conflict(
+            "not_your_ticket",
+            format!("{} is being served by another agent", before.number),
+        ));
+    }
+    let target_queue: Queue = match &action {
+        Action::Transfer(tr) => {
+            let q: Queue = require_doc(conn, tenant_id, Kind::Queue, tr.to_queue_id)?;
+            if !q.is_active {
+                return Err(StoreError::conflict(
+                    "queue_closed",
+                    format!("queue {} is not taking tickets", q.name),
+                ));
+            }
+            q
+        }
+        _ => require_doc(conn, tenant_id, Kind::Queue, before.queue_id)?,
+    };
+    let kind = action.kind();
+    let tr = apply(&before, action, now)?;
+    let t = tr.ticket;
+    if let Some(agent) = before.agent_id
+        && (t.status.is_terminal() || t.status == TicketStatus::Waiting)
+    {
+        release_agent(conn, tenant_id, agent, t.id, now)?;
+    }
+    if t.status == TicketStatus::Closed
+        && let Some(secs) = t.service_seconds()
+    {
+        conn.prepare_cached("INSERT INTO service_times (tenant_id, queue_id, closed_at_us, seconds) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![tenant_id.to_string(), t.queue_id.to_string(), now.timestamp_micros(), secs])?;
+    }
+    let policy = queue_policy(&target_queue);
+    update_ticket(conn, &t, &policy)?;
+    let changed = track_waiting(conn, Some(&before), &t)?;
+    let pos = position(conn, &t, &policy)?;
+    let mut data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
+    if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
+        data = with_display(conn, data, &t, &target_queue)?;
+    }
+    emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
+    metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str())
+        .increment(1);
+    audit(
+        conn,
+        tenant_id,
+        actor,
+        &format!("ticket.{}", kind.as_str()),
+        "ticket",
+        t.id,
+        Some(ticket_event_data(&before, None)),
+        Some(data),
+        now,
+    )?;
+    let out = PlacedTicket {
+        ticket: t,
+        position: pos,
+    };
+    Ok(out)
+}
+
 fn release_agent(
     conn: &Connection,
     tenant: Id,
@@ -1119,12 +1194,15 @@ impl Store for SqliteStore {
         let actor = actor.clone();
         self.write_idempotent(tenant_id, idem, now, move |conn| {
             let queue: Queue = require_doc(conn, tenant_id, Kind::Queue, new.queue_id)?;
-            if !queue.is_active {
+            // A ticket printed offline is already in the customer's hand: it joins even a
+            // queue that has since closed or filled up.
+            if !queue.is_active && new.offline.is_none() {
                 return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", queue.name)));
             }
             let site: Site = require_doc(conn, tenant_id, Kind::Site, queue.site_id)?;
             let tz = parse_timezone(&site.timezone).map_err(|e| StoreError::Invalid(e.to_string()))?;
             if let Some(max) = queue.max_length
+                && new.offline.is_none()
                 && waiting_count(conn, tenant_id, queue.id)? >= i64::from(max)
             {
                 return Err(StoreError::conflict("queue_full", format!("queue {} is full ({max} waiting)", queue.name)));
@@ -1132,22 +1210,38 @@ impl Store for SqliteStore {
             if let Some(c) = new.customer_id {
                 require_doc::<Value>(conn, tenant_id, Kind::Customer, c)?;
             }
-            let day = business_day(now, tz);
-            let n: u32 = conn
-                .prepare_cached(
-                    "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES (?1, ?2, ?3, 1)
-                     ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
-                )?
-                .query_row(params![tenant_id.to_string(), queue.id.to_string(), day.to_string()], |r| r.get(0))?;
-            let mut t = Ticket::waiting(tenant_id, queue.id, format_number(&queue.prefix, n), n, day, now);
+            let mut t = match &new.offline {
+                None => {
+                    let day = business_day(now, tz);
+                    let n: u32 = conn
+                        .prepare_cached(
+                            "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES (?1, ?2, ?3, 1)
+                             ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
+                        )?
+                        .query_row(params![tenant_id.to_string(), queue.id.to_string(), day.to_string()], |r| r.get(0))?;
+                    if n >= smartqueue_core::numbering::OFFLINE_FIRST {
+                        return Err(StoreError::conflict("queue_day_full", format!("queue {} has issued every number of the day", queue.name)));
+                    }
+                    let mut t = Ticket::waiting(tenant_id, queue.id, format_number(&queue.prefix, n), n, day, now);
+                    t.tracking_token = new_token();
+                    t
+                }
+                Some(o) => devices::offline_ticket(conn, tenant_id, &queue, o, &actor, now)?,
+            };
             t.priority = new.priority;
             t.channel = new.channel;
             t.customer_id = new.customer_id;
             t.customer_name = new.customer_name;
             t.customer_phone = new.customer_phone;
-            t.tracking_token = new_token();
             let policy = queue_policy(&queue);
-            insert_ticket(conn, &t, &policy)?;
+            insert_ticket(conn, &t, &policy).map_err(|e| match e {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::conflict("number_taken", format!("ticket {} already exists", t.number))
+                }
+                other => other,
+            })?;
             let changed = track_waiting(conn, None, &t)?;
             let pos = position(conn, &t, &policy)?;
             let data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
@@ -1163,6 +1257,26 @@ impl Store for SqliteStore {
     async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>> {
         self.read(move |conn| {
             load_ticket(conn, tenant_id, id)?
+                .map(|t| placed(conn, t))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn ticket_by_token(
+        &self,
+        tenant_id: Id,
+        token: String,
+    ) -> StoreResult<Option<PlacedTicket>> {
+        self.read(move |conn| {
+            let raw: Option<String> = conn
+                .prepare_cached(
+                    "SELECT doc FROM tickets WHERE tracking_token = ?1 AND tenant_id = ?2",
+                )?
+                .query_row(params![token, tenant_id.to_string()], |r| r.get(0))
+                .optional()?;
+            raw.map(|d| from_json::<Ticket>(&d))
+                .transpose()?
                 .map(|t| placed(conn, t))
                 .transpose()
         })
@@ -1223,50 +1337,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<PlacedTicket> {
         let actor = actor.clone();
         self.write_idempotent(tenant_id, idem, now, move |conn| {
-            let before = load_ticket(conn, tenant_id, ticket_id)?.ok_or(StoreError::NotFound("ticket"))?;
-            if let Some(agent) = actor.agent_scope
-                && before.status.is_active()
-                && before.agent_id != Some(agent)
-            {
-                return Err(StoreError::conflict("not_your_ticket", format!("{} is being served by another agent", before.number)));
-            }
-            let target_queue: Queue = match &action {
-                Action::Transfer(tr) => {
-                    let q: Queue = require_doc(conn, tenant_id, Kind::Queue, tr.to_queue_id)?;
-                    if !q.is_active {
-                        return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", q.name)));
-                    }
-                    q
-                }
-                _ => require_doc(conn, tenant_id, Kind::Queue, before.queue_id)?,
-            };
-            let kind = action.kind();
-            let tr = apply(&before, action, now)?;
-            let t = tr.ticket;
-            if let Some(agent) = before.agent_id
-                && (t.status.is_terminal() || t.status == TicketStatus::Waiting)
-            {
-                release_agent(conn, tenant_id, agent, t.id, now)?;
-            }
-            if t.status == TicketStatus::Closed
-                && let Some(secs) = t.service_seconds()
-            {
-                conn.prepare_cached("INSERT INTO service_times (tenant_id, queue_id, closed_at_us, seconds) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![tenant_id.to_string(), t.queue_id.to_string(), now.timestamp_micros(), secs])?;
-            }
-            let policy = queue_policy(&target_queue);
-            update_ticket(conn, &t, &policy)?;
-            let changed = track_waiting(conn, Some(&before), &t)?;
-            let pos = position(conn, &t, &policy)?;
-            let mut data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
-            if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
-                data = with_display(conn, data, &t, &target_queue)?;
-            }
-            emit(conn, tenant_id, tr.event.as_str(), &data, now)?;
-            metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
-            audit(conn, tenant_id, &actor, &format!("ticket.{}", kind.as_str()), "ticket", t.id, Some(ticket_event_data(&before, None)), Some(data), now)?;
-            let out = PlacedTicket { ticket: t, position: pos };
-            Ok(out)
+            act(conn, tenant_id, ticket_id, action, &actor, now)
         })
         .await
     }
@@ -1562,6 +1633,20 @@ impl Store for SqliteStore {
                 now,
             )?;
             Ok(after)
+        })
+        .await
+    }
+
+    async fn lease_numbers(
+        &self,
+        tenant_id: Id,
+        kiosk_id: Id,
+        queue_id: Id,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<NumberLease> {
+        self.write(move |conn| {
+            devices::lease_numbers(conn, tenant_id, kiosk_id, queue_id, day, now)
         })
         .await
     }

@@ -2,6 +2,8 @@
 //!
 //! Runs inside the writer's or a reader's transaction like the rest of [`super`].
 
+use smartqueue_core::numbering::{LEASE_SIZE, OFFLINE_FIRST};
+
 use super::*;
 
 /// How far back (in events) the recent-calls query looks.
@@ -272,4 +274,109 @@ pub(super) fn recent_calls(
         }
     }
     Ok(out)
+}
+
+pub(super) fn lease_numbers(
+    conn: &Connection,
+    tenant: Id,
+    kiosk_id: Id,
+    queue_id: Id,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> StoreResult<NumberLease> {
+    let kiosk: smartqueue_core::Kiosk = require_doc(conn, tenant, Kind::Kiosk, kiosk_id)?;
+    if !kiosk.queue_ids.contains(&queue_id) {
+        return Err(StoreError::Invalid(
+            "queue_id: this kiosk does not offer this queue".into(),
+        ));
+    }
+    let queue: Queue = require_doc(conn, tenant, Kind::Queue, queue_id)?;
+    let top: u32 = conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(last), ?4) FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3",
+        )?
+        .query_row(
+            params![tenant.to_string(), queue_id.to_string(), day.to_string(), OFFLINE_FIRST - 1],
+            |r| r.get(0),
+        )?;
+    let (first, last) = (top + 1, top + LEASE_SIZE);
+    conn.prepare_cached(
+        "INSERT INTO number_leases (tenant_id, queue_id, business_day, kiosk_id, first, last, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![tenant.to_string(), queue_id.to_string(), day.to_string(), kiosk_id.to_string(), first, last, ts(now)])?;
+    Ok(NumberLease {
+        queue_id,
+        prefix: queue.prefix,
+        business_day: day,
+        first,
+        last,
+    })
+}
+
+/// The ticket of an offline issue: its number must come from one of the kiosk's leases; it
+/// joins the queue where it stood when the customer took it. An online attempt it supersedes
+/// is cancelled if it created a ticket.
+pub(super) fn offline_ticket(
+    conn: &Connection,
+    tenant: Id,
+    queue: &Queue,
+    o: &OfflineIssue,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<Ticket> {
+    let leased: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3
+               AND kiosk_id = ?4 AND first <= ?5 AND ?5 <= last)",
+        )?
+        .query_row(
+            params![tenant.to_string(), queue.id.to_string(), o.business_day.to_string(), o.kiosk_id.to_string(), o.sequence],
+            |r| r.get(0),
+        )?;
+    if !leased {
+        return Err(StoreError::Invalid(format!(
+            "offline.sequence: {} of {} was not leased to this kiosk",
+            o.sequence, o.business_day
+        )));
+    }
+    let token_ok = (32..=96).contains(&o.tracking_token.len())
+        && o.tracking_token.bytes().all(|b| b.is_ascii_hexdigit());
+    if !token_ok {
+        return Err(StoreError::Invalid(
+            "offline.tracking_token: 32 to 96 hexadecimal digits".into(),
+        ));
+    }
+    if let Some(key) = &o.supersedes {
+        let first: Option<String> = conn
+            .prepare_cached("SELECT body FROM idempotency_keys WHERE tenant_id = ?1 AND actor = ?2 AND key = ?3")?
+            .query_row(params![tenant.to_string(), format!("device:{}", o.kiosk_id), key], |r| r.get(0))
+            .optional()?;
+        let ghost = first
+            .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+            .and_then(|v| {
+                v["ticket"]["id"]
+                    .as_str()
+                    .and_then(|id| id.parse::<Id>().ok())
+            });
+        if let Some(id) = ghost
+            && load_ticket(conn, tenant, id)?.is_some_and(|t| t.status == TicketStatus::Waiting)
+        {
+            act(conn, tenant, id, Action::Cancel, actor, now)?;
+        }
+    }
+    // Issued in the past (offline): place it at that moment, but never in the future.
+    let at = o.issued_at.min(now);
+    let mut t = Ticket::waiting(
+        tenant,
+        queue.id,
+        format_number(&queue.prefix, o.sequence),
+        o.sequence,
+        o.business_day,
+        at,
+    );
+    t.tracking_token = o.tracking_token.clone();
+    t.created_at = now;
+    t.updated_at = now;
+    Ok(t)
 }
