@@ -35,6 +35,28 @@ pub fn configure(s: Settings) {
     let _ = SETTINGS.set(s);
 }
 
+/// Where the device keeps its files.
+pub fn data_dir() -> PathBuf {
+    settings().data_dir.clone()
+}
+
+/// A running sync engine shared by the screens (equal when it is the same engine).
+#[derive(Clone)]
+pub struct Shared(pub Rc<SyncEngine>);
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = SyncEngine;
+    fn deref(&self) -> &SyncEngine {
+        &self.0
+    }
+}
+
 fn settings() -> &'static Settings {
     SETTINGS.get_or_init(|| Settings {
         server: "http://127.0.0.1:8000".into(),
@@ -113,6 +135,36 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden; background: 
 .pair button { font-size: 5vh; padding: 5vh 5vw; border-radius: 2vh; border: none; background: #ffd34d;
   color: #0b2538; font-weight: bold; min-width: 30vw; cursor: pointer; }
 .pair .problem { color: #ff8a80; }
+.kiosk { height: 100vh; display: flex; flex-direction: column; }
+.kiosk .langs { display: flex; gap: 1vw; }
+.kiosk .lang { font-size: 3vh; padding: 1vh 2vw; border-radius: 1vh; border: 2px solid #ffd34d; background: none; color: #ffd34d; }
+.kiosk .lang.on { background: #ffd34d; color: #0b2538; font-weight: bold; }
+.khead { font-size: 5.5vh; text-align: center; margin: 3vh 0 2vh; }
+.choices { display: grid; grid-template-columns: repeat(auto-fit, minmax(40vw, 1fr)); gap: 3vh 3vw; padding: 0 5vw; }
+.choice { background: #ffd34d; color: #0b2538; border: none; border-radius: 2vh; padding: 5vh 2vw; min-height: 20vh; }
+.choice .svc { font-size: 6vh; font-weight: bold; }
+.choice .meta { font-size: 3vh; margin-top: 1vh; }
+.phone { font-size: 6vh; text-align: center; font-family: "DejaVu Sans Mono", monospace; margin-bottom: 1.5vh; }
+.keypad { display: grid; grid-template-columns: repeat(3, 16vw); gap: 1.5vh 1.5vw; justify-content: center; }
+.key { font-size: 5vh; padding: 1.2vh 0; border-radius: 1.5vh; border: none; background: #fff; color: #0b2538; }
+.actions { display: flex; gap: 3vw; justify-content: center; margin-top: 2.5vh; }
+.actions button { font-size: 4vh; padding: 2vh 4vw; border-radius: 1.5vh; border: none; min-width: 25vw; font-weight: bold; }
+.primary { background: #ffd34d; color: #0b2538; }
+.secondary { background: #24506c; color: #fff; }
+.kmsg { flex: 1; display: flex; flex-direction: column; align-items: center; justify-content: center; font-size: 5vh; text-align: center; padding: 0 5vw; }
+.kmsg .why, .pfail .why { font-size: 3vh; opacity: .8; }
+.ticket { flex: 1; display: flex; align-items: center; justify-content: space-around; padding: 2vh 4vw; }
+.ticket .left { text-align: center; }
+.ticket .svc { font-size: 5vh; margin: 0; }
+.ticket .num { font-size: 18vh; font-weight: bold; line-height: 1.1; }
+.ticket.void .num { text-decoration: line-through; opacity: .5; }
+.ticket .info { font-size: 4.5vh; margin: 1vh 0; }
+.ticket .note { font-size: 2.8vh; opacity: .85; max-width: 45vw; }
+.ticket .qr svg { width: 30vh; height: 30vh; background: #fff; border-radius: 1vh; }
+.ticket .right { text-align: center; }
+.pstate { font-size: 4.5vh; text-align: center; margin: 0 0 4vh; }
+.pstate.ok { color: #7dffa1; }
+.pfail { background: #5c1d16; margin: 0 4vw 2vh; padding: 1.5vh 2vw; border-radius: 2vh; text-align: center; font-size: 3.5vh; }
 "#;
 
 /// The root: pairing until the device has credentials, then its mode.
@@ -217,13 +269,14 @@ fn Pairing(on_paired: EventHandler<DeviceCredentials>) -> Element {
 /// A paired device: the live display.
 #[component]
 fn Running(creds: DeviceCredentials, on_revoked: EventHandler<()>) -> Element {
-    let engine = use_hook(|| Rc::new(start_engine(&creds)));
-    let mut state = use_signal(|| engine.as_ref().as_ref().ok().map(SyncEngine::state));
+    let engine: Result<Shared, String> =
+        use_hook(|| start_engine(&creds).map(|e| Shared(Rc::new(e))));
+    let mut state = use_signal(|| engine.as_ref().ok().map(|e| e.state()));
     let mut now = use_signal(Utc::now);
     let mut flash = use_signal(|| 0u64);
     let watched = engine.clone();
     use_future(move || {
-        let rx = watched.as_ref().as_ref().ok().map(SyncEngine::subscribe);
+        let rx = watched.as_ref().ok().map(|e| e.subscribe());
         async move {
             let Some(mut rx) = rx else { return };
             loop {
@@ -236,8 +289,13 @@ fn Running(creds: DeviceCredentials, on_revoked: EventHandler<()>) -> Element {
         }
     });
     let heard = engine.clone();
+    let is_display = creds.mode == DeviceMode::Display;
     use_future(move || {
-        let events = heard.as_ref().as_ref().ok().map(SyncEngine::events);
+        let events = heard
+            .as_ref()
+            .ok()
+            .filter(|_| is_display)
+            .map(|e| e.events());
         async move {
             let Some(mut events) = events else { return };
             let announcer = settings().speech.then(|| {
@@ -304,9 +362,12 @@ fn Running(creds: DeviceCredentials, on_revoked: EventHandler<()>) -> Element {
     if snapshot.as_ref().is_some_and(|s| s.refused) {
         on_revoked.call(());
     }
-    match (engine.as_ref(), snapshot) {
+    match (engine, snapshot) {
         (Err(e), _) => rsx! {
             div { class: "pair", h1 { "SmartQueue" } p { class: "problem", "{e}" } }
+        },
+        (Ok(engine), Some(s)) if creds.mode == DeviceMode::Kiosk => rsx! {
+            crate::kiosk::KioskMode { creds: creds.clone(), engine, state: s }
         },
         (Ok(_), Some(s)) => {
             let board = Board::from_state(&s);
