@@ -106,7 +106,16 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden; background: 
   background: #0e4a6e; }
 .now .label { font-size: 5vh; letter-spacing: .1em; text-transform: uppercase; opacity: .85; }
 .now .number { font-size: 24vh; font-weight: bold; line-height: 1; margin: 2vh 0; }
-.portrait .now .number { font-size: 18vh; }
+.portrait .now { flex: none; padding: 3vh 0; }
+.portrait .now .number { font-size: 13vh; margin: 1vh 0; }
+.portrait .now .counter { font-size: 6vh; }
+.portrait .now .label { font-size: 3vh; }
+.portrait .now .queue { font-size: 2.6vh; }
+.portrait .recent { flex: 1; overflow: hidden; }
+.portrait .recent h2 { font-size: 2.6vh; }
+.portrait .queues { font-size: 2.4vh; flex-direction: column; gap: .8vh; }
+.portrait .queues .q b { font-size: 2.8vh; }
+.portrait .ticker { font-size: 2.8vh; }
 .now .counter { font-size: 9vh; font-weight: bold; color: #ffd34d; }
 .now .queue { font-size: 4vh; opacity: .8; margin-top: 1vh; }
 .now .idle { font-size: 6vh; text-align: center; padding: 0 4vw; }
@@ -116,7 +125,7 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden; background: 
 .recent h2 { font-size: 4vh; margin: 0 0 1.5vh 0; text-transform: uppercase; opacity: .8; }
 .recent .row { display: flex; justify-content: space-between; font-size: 6vh; padding: 1vh 1vw;
   border-bottom: 1px solid #24506c; }
-.portrait .recent .row { font-size: 4.5vh; }
+.portrait .recent .row { font-size: 3.6vh; padding: .6vh 1vw; }
 .recent .row .c { color: #ffd34d; }
 .queues { display: flex; gap: 2vw; padding: 1.5vh 2.5vw; background: #082030; font-size: 3.4vh; flex-wrap: wrap; }
 .queues .q b { font-size: 4vh; }
