@@ -25,8 +25,8 @@ pub fn format_number(prefix: &str, n: u32) -> String {
 }
 
 /// First number of the range leased to kiosks for issuing offline (the server's own numbers
-/// start at 1). A queue issuing 5,000 tickets in a day before the first lease would be the
-/// only way for the two to meet; the server refuses online numbers from here up.
+/// start at 1). Leases are taken above everything issued so far, and the server's own series
+/// skips any leased block it reaches, so the two never meet.
 pub const OFFLINE_FIRST: u32 = 5001;
 
 /// Numbers in one kiosk lease.

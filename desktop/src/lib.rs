@@ -1,17 +1,178 @@
-//! SmartQueue desktop console: a thin Tauri shell whose commands call `smartqueue-core`.
-//! The UI lives in `desktop/ui`.
+//! SmartQueue desktop console: a thin Tauri shell whose commands call [`console::Console`]
+//! (session, keyring, agent actions) and core's sync engine (the live waiting list). The UI
+//! lives in `desktop/ui` (plain HTML/JS, no build step).
 
-use smartqueue_core::numbering::format_number;
+pub mod console;
 
-/// Formats a ticket number the way the whole platform does (used by the UI for previews).
+use std::sync::Mutex;
+
+use console::{Console, Keyring, Problem, SignedIn};
+use serde_json::{Value, json};
+use smartqueue_core::sync::{SyncConfig, SyncEngine};
+use tauri::State;
+use tauri::ipc::Channel;
+
+/// What the window's commands share.
+pub struct Desk {
+    pub console: Console,
+    /// The live feed of the current tenant (replaced on sign-in and tenant switch).
+    feed: Mutex<Option<SyncEngine>>,
+}
+
+impl Desk {
+    /// A console keeping its session in the OS keyring.
+    pub fn new() -> Self {
+        Desk::with(Console::new(Box::new(Keyring::new("session"))))
+    }
+
+    /// A console over `console` (tests use in-memory secrets).
+    pub fn with(console: Console) -> Self {
+        Desk {
+            console,
+            feed: Mutex::new(None),
+        }
+    }
+}
+
+impl Default for Desk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[tauri::command]
-fn ticket_number(prefix: String, n: u32) -> String {
-    format_number(&prefix, n)
+async fn sign_in(
+    desk: State<'_, Desk>,
+    server: String,
+    email: String,
+    password: String,
+    tenant: Option<String>,
+) -> Result<SignedIn, Problem> {
+    desk.console
+        .sign_in(&server, &email, &password, tenant.as_deref())
+        .await
+}
+
+#[tauri::command]
+async fn restore(desk: State<'_, Desk>) -> Result<Option<SignedIn>, Problem> {
+    desk.console.restore().await
+}
+
+#[tauri::command]
+async fn switch_tenant(desk: State<'_, Desk>, slug: String) -> Result<SignedIn, Problem> {
+    desk.console.switch_tenant(&slug).await
+}
+
+#[tauri::command]
+fn sign_out(desk: State<'_, Desk>) -> Result<(), Problem> {
+    if let Ok(mut f) = desk.feed.lock() {
+        f.take();
+    }
+    desk.console.sign_out()
+}
+
+#[tauri::command]
+async fn agent(desk: State<'_, Desk>) -> Result<Value, Problem> {
+    desk.console.agent().await
+}
+
+#[tauri::command]
+async fn call_next(desk: State<'_, Desk>) -> Result<Option<Value>, Problem> {
+    desk.console.call_next().await
+}
+
+#[tauri::command]
+async fn act(
+    desk: State<'_, Desk>,
+    ticket_id: String,
+    action: String,
+    body: Option<Value>,
+) -> Result<Value, Problem> {
+    desk.console.act(&ticket_id, &action, body).await
+}
+
+#[tauri::command]
+async fn set_status(desk: State<'_, Desk>, status: String) -> Result<Value, Problem> {
+    desk.console.set_status(&status).await
+}
+
+/// `GET` on a path of the current tenant (queues, counters… for the pickers).
+#[tauri::command]
+async fn fetch(desk: State<'_, Desk>, path: String) -> Result<Value, Problem> {
+    if path.contains("..") || path.starts_with('/') {
+        return Err(Problem {
+            code: "validation_error".into(),
+            message: "Not a path of this organisation.".into(),
+            field: None,
+        });
+    }
+    desk.console.request("GET", &path, None).await
+}
+
+/// Streams the tenant's live state (connection, tickets) to the window: the sync engine's
+/// state after every change.
+// Async so it runs on Tauri's tokio runtime, where the engine spawns its task.
+#[tauri::command]
+async fn follow(desk: State<'_, Desk>, on_state: Channel<Value>) -> Result<(), Problem> {
+    let who = desk.console.who().ok_or_else(|| Problem {
+        code: "not_authenticated".into(),
+        message: "Sign in first.".into(),
+        field: None,
+    })?;
+    let tenant = who.tenant.clone().unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    let dir = std::path::Path::new(&home).join(".local/share/smartqueue-desktop");
+    let _ = std::fs::create_dir_all(&dir);
+    let config = SyncConfig::new(
+        who.server.clone(),
+        tenant.clone(),
+        who.access.clone(),
+        "",
+        "tickets/?status=waiting&limit=500",
+        dir.join(format!("feed-{tenant}.db")),
+    );
+    let engine = SyncEngine::start(config).map_err(|e| Problem {
+        code: "local_store".into(),
+        message: format!("The local cache could not be opened: {e}"),
+        field: None,
+    })?;
+    let mut rx = engine.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let s = rx.borrow_and_update().clone();
+            let msg = json!({
+                "connection": s.connection,
+                "tickets": s.tickets.values().collect::<Vec<_>>(),
+                "pending": s.pending_commands,
+                "refused": s.refused,
+            });
+            if on_state.send(msg).is_err() || rx.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    if let Ok(mut f) = desk.feed.lock() {
+        *f = Some(engine);
+    }
+    Ok(())
 }
 
 /// The builder with every command registered, generic over the runtime so tests can use a mock.
 pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
-    tauri::Builder::<R>::new().invoke_handler(tauri::generate_handler![ticket_number])
+    tauri::Builder::<R>::new()
+        .manage(Desk::new())
+        .invoke_handler(tauri::generate_handler![
+            sign_in,
+            restore,
+            switch_tenant,
+            sign_out,
+            agent,
+            call_next,
+            act,
+            set_status,
+            fetch,
+            follow
+        ])
 }
 
 /// Starts the console.

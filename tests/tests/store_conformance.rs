@@ -644,6 +644,61 @@ pub async fn device_pairing_tokens_and_revocation(store: Arc<dyn Store>) {
     assert!(matches!(late, Err(StoreError::NotFound("pairing code"))));
 }
 
+pub async fn online_numbers_skip_blocks_leased_to_kiosks(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let (tenant, q) = setup(&*store, "lease", QueueAlgorithm::Fifo).await;
+    let kiosk = smartqueue_core::Kiosk {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        site_id: q.site_id,
+        name: "Door".into(),
+        queue_ids: vec![q.id],
+        language: "fr".into(),
+        printer: None,
+        is_paired: false,
+        last_seen_at: None,
+        created_at: now,
+    };
+    let doc = serde_json::to_value(&kiosk).unwrap();
+    store
+        .put_entity(
+            tenant,
+            Kind::Kiosk,
+            kiosk.id,
+            doc,
+            None,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    let day = smartqueue_core::numbering::business_day(now, chrono_tz::Europe::Paris);
+    let lease = store
+        .lease_numbers(tenant, kiosk.id, q.id, day, now)
+        .await
+        .unwrap();
+    assert_eq!((lease.first, lease.last), (5001, 5050));
+    // A very busy day: the server's own numbers reach the leased block and jump over it.
+    let mut numbers = Vec::new();
+    let system = Actor::system();
+    for _ in 0..51 {
+        let batch = (0..100)
+            .map(|_| store.create_ticket(tenant, ticket(&q, Priority::Normal), None, &system, now));
+        for t in futures::future::join_all(batch).await {
+            numbers.push(t.unwrap().ticket.sequence);
+        }
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers[4999], 5000);
+    assert_eq!(&numbers[5000..5003], [5051, 5052, 5053]);
+    // The next lease starts above everything issued.
+    let next = store
+        .lease_numbers(tenant, kiosk.id, q.id, day, now)
+        .await
+        .unwrap();
+    assert_eq!(next.first, numbers.last().unwrap() + 1);
+}
+
 /// Generates one `#[tokio::test]` per conformance case for a backend.
 macro_rules! conformance {
     ($backend:ident, $open:expr) => {
@@ -668,6 +723,7 @@ macro_rules! conformance {
             case!(idempotent_writes);
             case!(failed_writes_leave_nothing_behind);
             case!(device_pairing_tokens_and_revocation);
+            case!(online_numbers_skip_blocks_leased_to_kiosks);
         }
     };
 }

@@ -1219,9 +1219,7 @@ impl Store for SqliteStore {
                              ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
                         )?
                         .query_row(params![tenant_id.to_string(), queue.id.to_string(), day.to_string()], |r| r.get(0))?;
-                    if n >= smartqueue_core::numbering::OFFLINE_FIRST {
-                        return Err(StoreError::conflict("queue_day_full", format!("queue {} has issued every number of the day", queue.name)));
-                    }
+                    let n = devices::skip_leased(conn, tenant_id, queue.id, day, n)?;
                     let mut t = Ticket::waiting(tenant_id, queue.id, format_number(&queue.prefix, n), n, day, now);
                     t.tracking_token = new_token();
                     t

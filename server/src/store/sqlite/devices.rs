@@ -291,9 +291,13 @@ pub(super) fn lease_numbers(
         ));
     }
     let queue: Queue = require_doc(conn, tenant, Kind::Queue, queue_id)?;
+    // Above every earlier lease, and above what the server itself has issued (a very busy
+    // queue may have gone past OFFLINE_FIRST).
     let top: u32 = conn
         .prepare_cached(
-            "SELECT COALESCE(MAX(last), ?4) FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3",
+            "SELECT MAX(COALESCE((SELECT MAX(last) FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3), 0),
+                        COALESCE((SELECT last FROM queue_counters WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3), 0),
+                        ?4)",
         )?
         .query_row(
             params![tenant.to_string(), queue_id.to_string(), day.to_string(), OFFLINE_FIRST - 1],
@@ -379,4 +383,35 @@ pub(super) fn offline_ticket(
     t.created_at = now;
     t.updated_at = now;
     Ok(t)
+}
+
+/// The server's own next number `n`, moved past any block leased to a kiosk (only a queue that
+/// issues more than `OFFLINE_FIRST` tickets in a day ever gets there).
+pub(super) fn skip_leased(
+    conn: &Connection,
+    tenant: Id,
+    queue_id: Id,
+    day: NaiveDate,
+    mut n: u32,
+) -> StoreResult<u32> {
+    if n < OFFLINE_FIRST {
+        return Ok(n);
+    }
+    let start = n;
+    while let Some(last) = conn
+        .prepare_cached(
+            "SELECT last FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3 AND first <= ?4 AND ?4 <= last",
+        )?
+        .query_row(params![tenant.to_string(), queue_id.to_string(), day.to_string(), n], |r| r.get::<_, u32>(0))
+        .optional()?
+    {
+        n = last + 1;
+    }
+    if n != start {
+        conn.prepare_cached(
+            "UPDATE queue_counters SET last = ?4 WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3",
+        )?
+        .execute(params![tenant.to_string(), queue_id.to_string(), day.to_string(), n])?;
+    }
+    Ok(n)
 }
