@@ -321,37 +321,26 @@ fn Running(creds: DeviceCredentials, on_revoked: EventHandler<()>) -> Element {
                 if kind != "ticket.called" && kind != "ticket.recalled" {
                     continue;
                 }
-                let at = e["at"]
-                    .as_str()
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                    .map(|d| d.with_timezone(&Utc));
-                // Replayed calls after a long outage are shown, not announced.
-                let fresh = at.is_some_and(|at| Utc::now() - at < chrono::Duration::seconds(60));
                 let lang = state
                     .peek()
                     .as_ref()
                     .map(|s| Lang::of(s.context["display"]["language"].as_str().unwrap_or("fr")))
                     .unwrap_or(Lang::Fr);
-                let text = e["data"]["display"][if lang == Lang::Fr {
-                    "announce_fr"
-                } else {
-                    "announce_en"
-                }]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-                if let Some(at) = at {
+                if let Some(at) = e["at"]
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                {
                     eprintln!(
                         "call {} on screen {} ms after the server committed it",
                         e["data"]["number"].as_str().unwrap_or("?"),
-                        (Utc::now() - at).num_milliseconds()
+                        (Utc::now() - at.with_timezone(&Utc)).num_milliseconds()
                     );
                 }
                 flash += 1;
-                if fresh
-                    && !text.is_empty()
-                    && let Some(a) = &announcer
-                {
+                if let (Some(text), Some(a)) = (
+                    crate::board::announcement_for(&e, lang, Utc::now()),
+                    &announcer,
+                ) {
                     a.say(Say {
                         text,
                         lang: lang.code().into(),

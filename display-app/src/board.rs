@@ -183,6 +183,33 @@ impl Board {
     }
 }
 
+/// Calls older than this (replayed after an outage) are shown but not announced.
+pub const ANNOUNCE_WITHIN: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The sentence to speak for an event, if it is a fresh call or recall: both are announced (a
+/// recall again), in the display's language; anything else, or a call replayed long after the
+/// fact, is not.
+pub fn announcement_for(event: &Value, lang: Lang, now: DateTime<Utc>) -> Option<String> {
+    let kind = event["type"].as_str()?;
+    if kind != "ticket.called" && kind != "ticket.recalled" {
+        return None;
+    }
+    let at = DateTime::parse_from_rfc3339(event["at"].as_str()?)
+        .ok()?
+        .with_timezone(&Utc);
+    if now - at > ANNOUNCE_WITHIN {
+        return None;
+    }
+    let key = match lang {
+        Lang::Fr => "announce_fr",
+        Lang::En => "announce_en",
+    };
+    event["data"]["display"][key]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +278,32 @@ mod tests {
         assert_eq!(b.timezone, chrono_tz::Europe::Paris);
         assert_eq!(b.counter_label("3"), "Guichet 3");
         assert_eq!(b.counter_label("Accueil"), "Accueil");
+    }
+
+    #[test]
+    fn calls_and_recalls_are_announced_in_the_display_language_unless_stale() {
+        let now = Utc::now();
+        let ev = |kind: &str, secs_ago: i64| {
+            json!({"type": kind, "at": (now - chrono::Duration::seconds(secs_ago)).to_rfc3339(),
+                   "data": {"display": {"announce_fr": "Ticket A 0 4 2, guichet 3", "announce_en": "Ticket A 0 4 2, counter 3"}}})
+        };
+        assert_eq!(
+            announcement_for(&ev("ticket.called", 1), Lang::Fr, now).as_deref(),
+            Some("Ticket A 0 4 2, guichet 3")
+        );
+        assert_eq!(
+            announcement_for(&ev("ticket.recalled", 1), Lang::En, now).as_deref(),
+            Some("Ticket A 0 4 2, counter 3")
+        );
+        assert_eq!(
+            announcement_for(&ev("ticket.called", 600), Lang::Fr, now),
+            None,
+            "replayed after an outage"
+        );
+        assert_eq!(
+            announcement_for(&ev("ticket.closed", 1), Lang::Fr, now),
+            None
+        );
     }
 
     #[test]
