@@ -21,8 +21,8 @@
 //!
 //! The snapshot may carry more than its `results` (a display's board has its configuration and
 //! queue lines): the rest is kept as [`SyncState::context`] and kept current from events —
-//! `queues[].waiting` from the queue lengths ticket events carry, and an object `context[x]`
-//! from `x.updated` events about it.
+//! `queues[].waiting` from the queue lengths ticket events carry and `queue.eta` events, and an
+//! object `context[x]` from `x.updated` events about it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -479,6 +479,17 @@ pub fn apply_event(s: &mut SyncState, e: &Value) {
             if let Some(line) = lines.iter_mut().find(|q| q["id"] == l["queue_id"]) {
                 line["waiting"] = l["waiting"].clone();
             }
+        }
+    }
+    if kind == "queue.eta"
+        && let Some(line) = s
+            .context
+            .get_mut("queues")
+            .and_then(Value::as_array_mut)
+            .and_then(|lines| lines.iter_mut().find(|q| q["id"] == data["queue_id"]))
+    {
+        for k in ["waiting", "eta_next_seconds"] {
+            line[k] = data[k].clone();
         }
     }
     if let Some(object) = kind.strip_suffix(".updated")

@@ -6,6 +6,7 @@
 //! * [`auth`] — argon2id, JWT access tokens, rotating refresh tokens, throttling, extractors.
 //! * [`store`] — the storage interface (domain operations) and its SQLite implementation.
 //! * [`demo`] — the demo tenant behind `create-tenant --with-demo-data`.
+//! * [`eta_events`] — `queue.eta` events when a queue's estimated wait moves.
 //! * [`cli`] — `serve`, `create-tenant`, `migrate`.
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod eta_events;
 pub mod ratelimit;
 pub mod realtime;
 pub mod state;
@@ -43,6 +45,7 @@ pub async fn app(store: Arc<dyn Store>, config: Config) -> Result<App, store::St
     telemetry::init();
     let state = AppState::new(store, &secret, config);
     let closing = state.closing.clone();
+    eta_events::spawn(state.clone());
     Ok(App {
         router: api::router(state),
         closing,

@@ -77,7 +77,7 @@ impl Follow {
         if e.kind.starts_with(prefix) {
             return e.data["id"].as_str() == Some(id.to_string().as_str());
         }
-        e.kind.starts_with("ticket.")
+        (e.kind.starts_with("ticket.") || e.kind == "queue.eta")
             && self.queues.iter().any(|q| {
                 e.data["queue_id"].as_str() == Some(q.as_str())
                     || Channel::Queue(q.parse().unwrap_or_default()).wants(e)

@@ -391,3 +391,42 @@ async fn a_stalled_reader_is_cut_off_and_memory_stays_flat() {
     let mut ws = connect(&server, &format!("bank/?token={}", admin.token)).await;
     assert_eq!(next(&mut ws).await.unwrap()["type"], "hello");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_channel_hears_when_the_estimated_wait_moves() {
+    let server = TestServer::start().await;
+    let (admin, q, agent) = setup(&server).await;
+    let qid = q["id"].as_str().unwrap();
+    let mut ws = connect(
+        &server,
+        &format!("bank/queues/{qid}/?token={}", admin.token),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "hello");
+    for _ in 0..3 {
+        admin
+            .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+            .await
+            .expect(201);
+    }
+    // Three waiting, one agent at work: a new ticket would wait for the three ahead.
+    let eta = loop {
+        let e = next_of(&mut ws, "queue.eta").await;
+        if e["data"]["waiting"] == 3 {
+            break e;
+        }
+    };
+    assert_eq!(eta["data"]["queue_id"], qid);
+    assert_eq!(eta["data"]["active_agents"], 1);
+    let three = eta["data"]["eta_next_seconds"]
+        .as_u64()
+        .expect("an estimate");
+    assert!(three > 0);
+    // The agent leaves for a break: the estimate grows (no one serving; assumed one opens).
+    agent
+        .post(&agent.t("agents/set-status/"), &json!({"status": "break"}))
+        .await
+        .expect(200);
+    let later = next_of(&mut ws, "queue.eta").await;
+    assert_eq!(later["data"]["active_agents"], 0);
+}

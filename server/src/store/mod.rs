@@ -502,6 +502,15 @@ pub trait Store: Send + Sync + 'static {
         since: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>>;
+    /// Appends a derived event (e.g. `queue.eta`) to the tenant's log, published after commit
+    /// like every other.
+    async fn emit_event(
+        &self,
+        tenant_id: Id,
+        kind: &str,
+        data: Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64>;
     /// The tenant's last event seq (0 before any event).
     async fn last_event_seq(&self, tenant_id: Id) -> StoreResult<i64>;
 

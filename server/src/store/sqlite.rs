@@ -1535,6 +1535,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn emit_event(
+        &self,
+        tenant_id: Id,
+        kind: &str,
+        data: Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let kind = kind.to_owned();
+        self.write(move |conn| emit(conn, tenant_id, &kind, &data, now))
+            .await
+    }
+
     async fn last_event_seq(&self, tenant_id: Id) -> StoreResult<i64> {
         self.read(move |conn| {
             Ok(conn

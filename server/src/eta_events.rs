@@ -1,0 +1,148 @@
+//! `queue.eta` events: when a queue's estimated wait changes noticeably, every screen following
+//! the queue hears it (design §5: "queue length and ETA changes").
+//!
+//! Queue lengths travel inside the ticket events themselves; an estimate depends on more (the
+//! service-time history, the agents at work) and is costlier to compute, so a background task
+//! watches the committed events, marks the queues they touch, and every [`EVERY`] recomputes
+//! those queues' estimates off the hot path. It emits `queue.eta` `{queue_id, waiting,
+//! eta_next_seconds, eta_next_p90_seconds, active_agents}` only when the estimate moved by at
+//! least [`MIN_CHANGE`] (or 10 %), or the queue's agents changed — so a busy queue costs at most
+//! one extra event per queue per [`EVERY`], and a quiet one none.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use smartqueue_core::Id;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::misc::{load_queue, queue_figures};
+use crate::state::AppState;
+
+/// How often touched queues are re-estimated.
+pub const EVERY: Duration = Duration::from_secs(2);
+/// Smallest change of the median estimate (seconds) worth telling screens about.
+pub const MIN_CHANGE: u32 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Told {
+    eta: Option<u32>,
+    agents: u32,
+}
+
+fn worth_telling(before: Option<Told>, now: Told) -> bool {
+    let Some(b) = before else { return true };
+    if b.agents != now.agents {
+        return true;
+    }
+    match (b.eta, now.eta) {
+        (Some(x), Some(y)) => x.abs_diff(y) >= MIN_CHANGE.max(x / 10),
+        (x, y) => x != y,
+    }
+}
+
+/// The queues an event touches.
+fn queues_of(data: &Value) -> Vec<Id> {
+    let mut out: Vec<Id> = Vec::new();
+    let mut add = |v: &Value| {
+        if let Some(id) = v.as_str().and_then(|s| s.parse().ok()) {
+            out.push(id);
+        }
+    };
+    add(&data["queue_id"]);
+    for q in data["queues"].as_array().into_iter().flatten() {
+        add(&q["queue_id"]);
+    }
+    for q in data["queue_ids"].as_array().into_iter().flatten() {
+        add(q);
+    }
+    out
+}
+
+/// Starts the watcher; it ends when the server closes.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut events = state.store.subscribe();
+        let mut closing = state.closing.subscribe();
+        let mut tick = tokio::time::interval(EVERY);
+        let mut dirty: HashSet<(Id, Id)> = HashSet::new();
+        let mut told: HashMap<(Id, Id), Told> = HashMap::new();
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(e) => {
+                        let e = &e.event;
+                        if e.kind.starts_with("ticket.") || e.kind.starts_with("agent.") {
+                            for q in queues_of(&e.data) {
+                                dirty.insert((e.tenant_id, q));
+                            }
+                        }
+                    }
+                    // Missed some: re-estimate everything already known.
+                    Err(RecvError::Lagged(_)) => dirty.extend(told.keys().copied()),
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tick.tick() => {
+                    for (tenant, queue) in std::mem::take(&mut dirty) {
+                        let Ok(q) = load_queue(&state, tenant, queue).await else { continue };
+                        let Ok(f) = queue_figures(&state, tenant, &q).await else { continue };
+                        let now = Told {
+                            eta: f.next_eta.map(|e| e.p50_seconds),
+                            agents: f.counts.active_agents,
+                        };
+                        if !worth_telling(told.get(&(tenant, queue)).copied(), now) {
+                            continue;
+                        }
+                        let data = json!({
+                            "queue_id": queue,
+                            "waiting": f.counts.waiting,
+                            "eta_next_seconds": now.eta,
+                            "eta_next_p90_seconds": f.next_eta.map(|e| e.p90_seconds),
+                            "active_agents": now.agents,
+                        });
+                        if state.store.emit_event(tenant, "queue.eta", data, Utc::now()).await.is_ok() {
+                            told.insert((tenant, queue), now);
+                        }
+                    }
+                }
+                _ = closing.changed() => return,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_noticeable_changes_are_told() {
+        let t = |eta, agents| Told { eta, agents };
+        assert!(worth_telling(None, t(Some(300), 1)));
+        assert!(
+            !worth_telling(Some(t(Some(300), 1)), t(Some(320), 1)),
+            "20 s is noise"
+        );
+        assert!(worth_telling(Some(t(Some(300), 1)), t(Some(330), 1)));
+        assert!(
+            !worth_telling(Some(t(Some(3000), 2)), t(Some(3200), 2)),
+            "under 10 %"
+        );
+        assert!(
+            worth_telling(Some(t(Some(3000), 2)), t(Some(3000), 3)),
+            "an agent came"
+        );
+        assert!(worth_telling(Some(t(None, 0)), t(Some(60), 0)));
+    }
+
+    #[test]
+    fn an_event_touches_its_queue_and_the_queues_whose_length_it_changed() {
+        let a = "0190a1a2-0000-7000-8000-000000000001";
+        let b = "0190a1a2-0000-7000-8000-000000000002";
+        let got = queues_of(&json!({"queue_id": a, "queues": [{"queue_id": b, "waiting": 1}]}));
+        assert_eq!(got.len(), 2);
+        assert_eq!(queues_of(&json!({"queue_ids": [a]})).len(), 1);
+        assert!(queues_of(&json!({"id": a})).is_empty());
+    }
+}
