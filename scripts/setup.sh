@@ -10,6 +10,8 @@ PACKAGES=(
   libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
   # headless GUI runs, screenshots, keyring on a box without a desktop session
   xvfb xauth x11-utils xdotool imagemagick openbox keyutils fonts-dejavu-core
+  # the console's end-to-end test drives the real window through WebKit's WebDriver
+  webkit2gtk-driver
   # the display's spoken announcements (speech engine; aplay plays them where there is a sound card)
   espeak-ng alsa-utils
 )
@@ -29,4 +31,9 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2
   exit 1
+fi
+# tauri-driver bridges WebDriver to the Tauri window (desktop/tests/window.rs).
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "setup: installing tauri-driver"
+  cargo install tauri-driver --locked --version 2.1.0 >/dev/null 2>&1
 fi

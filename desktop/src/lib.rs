@@ -20,9 +20,12 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// A console keeping its session in the OS keyring.
+    /// A console keeping its session in the OS keyring (entry `session`, or
+    /// `SMARTQUEUE_KEYRING_ACCOUNT` — end-to-end tests use their own).
     pub fn new() -> Self {
-        Desk::with(Console::new(Box::new(Keyring::new("session"))))
+        let account =
+            std::env::var("SMARTQUEUE_KEYRING_ACCOUNT").unwrap_or_else(|_| "session".into());
+        Desk::with(Console::new(Box::new(Keyring::new(account))))
     }
 
     /// A console over `console` (tests use in-memory secrets).

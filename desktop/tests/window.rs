@@ -1,0 +1,300 @@
+//! End to end through the real console window: tauri-driver drives WebKitWebDriver, which
+//! drives the app's WebKit view under Xvfb, against a real server. Sign in → call next → start →
+//! close, with a screenshot of each view (written to `target/screenshots/`).
+//!
+//! Needs `tauri-driver` (cargo install tauri-driver) and Debian's `webkit2gtk-driver`;
+//! `scripts/setup.sh` installs both, and Xvfb (started here when no display is set).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use smartqueue_tests::TestServer;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal W3C WebDriver client (the few calls this test needs).
+struct Driver {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Driver {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("webdriver request");
+        let v: Value = r.json().await.expect("webdriver json");
+        assert!(v["value"].get("error").is_none(), "{path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self
+                .http
+                .post(format!("{}/element", self.base))
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap();
+            let v: Value = r.json().await.unwrap();
+            if let Some(id) = v["value"]
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+            {
+                return id.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            json!({}),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    /// Waits until the script returns something truthy; returns it.
+    async fn until(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({"script": script, "args": []}),
+                )
+                .await;
+            if !(v.is_null() || v == false || v == "") {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let b64 = self
+            .call(reqwest::Method::GET, "/screenshot", json!(null))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .expect("png");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_call_next_and_close_in_the_real_window() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    admin.agent("agent@bank.test", &[&q]).await;
+    admin
+        .post(
+            &admin.t("tickets/"),
+            &json!({"queue_id": q["id"], "customer_name": "Jeanne Martin"}),
+        )
+        .await
+        .expect(201);
+
+    let mut xvfb = None;
+    let display = match std::env::var("DISPLAY") {
+        Ok(d) if !d.is_empty() => d,
+        _ => {
+            let n = 90 + (std::process::id() % 100);
+            let child = Command::new("Xvfb")
+                .args([
+                    format!(":{n}"),
+                    "-screen".into(),
+                    "0".into(),
+                    "1280x800x24".into(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (scripts/setup.sh installs it)");
+            xvfb = Some(Killed(child));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            format!(":{n}")
+        }
+    };
+    let (port, native) = (free_port(), free_port());
+    let home = std::env::var("HOME").unwrap_or_default();
+    let tauri_driver = [
+        "tauri-driver".to_owned(),
+        format!("{home}/.cargo/bin/tauri-driver"),
+    ]
+    .into_iter()
+    .find(|p| Command::new(p).arg("--help").output().is_ok())
+    .expect("tauri-driver (cargo install tauri-driver; scripts/setup.sh does it)");
+    let _driver = Killed(
+        Command::new(tauri_driver)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .env("DISPLAY", &display)
+            .env(
+                "SMARTQUEUE_KEYRING_ACCOUNT",
+                format!("e2e-{}", std::process::id()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver"),
+    );
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let session = loop {
+        let r = http
+            .post(format!("http://127.0.0.1:{port}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": {"application": env!("CARGO_BIN_EXE_smartqueue-desktop")}
+            }}}))
+            .send()
+            .await;
+        if let Ok(r) = r {
+            let v: Value = r.json().await.unwrap_or_default();
+            if let Some(id) = v["value"]["sessionId"].as_str() {
+                break id.to_owned();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no WebDriver session"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let d = Driver {
+        http,
+        base: format!("http://127.0.0.1:{port}/session/{session}"),
+    };
+
+    d.until(
+        "the sign-in form",
+        "return !document.getElementById('signin').hidden",
+    )
+    .await;
+    // Measured, not asserted (timing belongs in benchmarks): launch → sign-in screen.
+    eprintln!(
+        "cold start to the sign-in screen: {} ms",
+        started.elapsed().as_millis()
+    );
+    d.screenshot("console-1-signin").await;
+    d.type_into("#server", &server.url()).await;
+    d.type_into("#email", "agent@bank.test").await;
+    d.type_into("#password", "wrong-password").await;
+    d.click("#signin-button").await;
+    let error = d
+        .until(
+            "the error",
+            "return document.getElementById('signin-error').textContent",
+        )
+        .await;
+    assert!(
+        [
+            "Wrong e-mail or password.",
+            "E-mail ou mot de passe incorrect."
+        ]
+        .contains(&error.as_str().unwrap()),
+        "{error}"
+    );
+    d.type_into("#password", "agentpass1").await;
+    d.click("#signin-button").await;
+    d.until("the agent view", "return !document.getElementById('work').hidden && document.getElementById('wait-count').textContent === '1'").await;
+    d.screenshot("console-2-agent").await;
+    // A ticket taken elsewhere shows up in the list by itself; measured from the request.
+    let t0 = Instant::now();
+    admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    d.until(
+        "the new ticket in the list",
+        "return document.getElementById('wait-count').textContent === '2'",
+    )
+    .await;
+    eprintln!(
+        "ticket taken elsewhere → in the waiting list: {} ms",
+        t0.elapsed().as_millis()
+    );
+    d.click("#call").await;
+    let number = d
+        .until("the called ticket", "return !document.getElementById('current').hidden && document.getElementById('cur-number').textContent")
+        .await;
+    assert_eq!(number, "A001");
+    let who = d
+        .until(
+            "the customer",
+            "return document.getElementById('cur-customer').textContent",
+        )
+        .await;
+    assert!(who.as_str().unwrap().contains("Jeanne Martin"), "{who}");
+    d.screenshot("console-3-called").await;
+    d.click("[data-act=start_service]").await;
+    d.until(
+        "in service",
+        "return document.querySelector('[data-act=close]').disabled === false",
+    )
+    .await;
+    d.click("[data-act=close]").await;
+    d.until("back to idle", "return document.getElementById('current').hidden && !document.getElementById('idle').hidden").await;
+    d.screenshot("console-4-closed").await;
+    let t = admin
+        .get(&admin.t("tickets/?status=closed"))
+        .await
+        .expect(200);
+    assert_eq!(t["count"], 1, "the server has the ticket closed");
+    let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
+    drop(xvfb);
+}
