@@ -138,7 +138,14 @@ impl ApiClient {
         let resp = req.send().await?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(resp.json().await?);
+            // 204 No Content (a deletion) reads as JSON null.
+            let bytes = resp.bytes().await?;
+            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(body).map_err(|e| ApiError::Api {
+                status: status.as_u16(),
+                code: "bad_response".into(),
+                detail: format!("the server's answer could not be read: {e}"),
+            });
         }
         let code = status.as_u16();
         let text = resp.text().await.unwrap_or_default();

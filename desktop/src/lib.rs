@@ -112,6 +112,29 @@ async fn fetch(desk: State<'_, Desk>, path: String) -> Result<Value, Problem> {
     desk.console.request("GET", &path, None).await
 }
 
+/// A change on a path of the current tenant (`POST displays/`, `PATCH queues/{id}/`, …) — the
+/// manager's and admin's screens. Validation problems name their field.
+#[tauri::command]
+async fn send(
+    desk: State<'_, Desk>,
+    method: String,
+    path: String,
+    body: Option<Value>,
+) -> Result<Value, Problem> {
+    let method = method.to_uppercase();
+    if !["POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str())
+        || path.contains("..")
+        || path.starts_with('/')
+    {
+        return Err(Problem {
+            code: "validation_error".into(),
+            message: "Not a change this console makes.".into(),
+            field: None,
+        });
+    }
+    desk.console.request(&method, &path, body).await
+}
+
 /// Streams the tenant's live state (connection, tickets) to the window: the sync engine's
 /// state after every change.
 // Async so it runs on Tauri's tokio runtime, where the engine spawns its task.
@@ -174,6 +197,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             act,
             set_status,
             fetch,
+            send,
             follow
         ])
 }

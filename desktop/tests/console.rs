@@ -161,3 +161,74 @@ fn the_system_keyring_keeps_and_forgets_the_session() {
     assert_eq!(k.load().unwrap(), None);
     k.clear().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_pairs_a_screen_by_its_code_and_revokes_it_from_the_console() {
+    use smartqueue_core::client::ApiClient;
+    use smartqueue_core::device::{DeviceMode, PollOutcome};
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    let console = Console::new(Box::new(MemorySecrets::default()));
+    console
+        .sign_in(&server.url(), "admin@bank.test", "password123", None)
+        .await
+        .unwrap();
+    // The screen asks for a code, as the display app does.
+    let device = ApiClient::new(server.url());
+    let code = device.start_pairing(DeviceMode::Display).await.unwrap();
+    let body = json!({"site_id": q["site_id"], "name": "Hall", "queue_ids": [q["id"]], "layout": "portrait"});
+    let d = console
+        .request("POST", "displays/", Some(body))
+        .await
+        .unwrap();
+    let id = d["id"].as_str().unwrap();
+    let wrong = console
+        .request(
+            "POST",
+            &format!("displays/{id}/pair/"),
+            Some(json!({"code": "ZZZ-ZZZ"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code, "invalid_pairing_code");
+    let blank = console
+        .request(
+            "POST",
+            "displays/",
+            Some(json!({"site_id": q["site_id"], "name": " ", "queue_ids": [q["id"]]})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        blank.field.as_deref(),
+        Some("name"),
+        "the form shows it next to the field"
+    );
+    let paired = console
+        .request(
+            "POST",
+            &format!("displays/{id}/pair/"),
+            Some(json!({"code": code.code.to_lowercase()})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paired["is_paired"], true);
+    assert!(matches!(
+        device.poll_pairing(&code).await.unwrap(),
+        PollOutcome::Paired(_)
+    ));
+    let revoked = console
+        .request("POST", &format!("displays/{id}/revoke/"), Some(json!({})))
+        .await
+        .unwrap();
+    assert_eq!(revoked["is_paired"], false);
+    // A deletion answers 204 with no body.
+    assert_eq!(
+        console
+            .request("DELETE", &format!("displays/{id}/"), None)
+            .await
+            .unwrap(),
+        serde_json::Value::Null
+    );
+}

@@ -39,6 +39,12 @@ async function start(signed) {
     show("tenants"); return;
   }
   $("who").textContent = me.name; $("org").textContent = me.tenant;
+  // Tabs by role: the counter for agents, the floor for managers and admins, devices for admins.
+  const role = me.role || "";
+  const tabs = { counter: !!me.agent_id, floor: ["manager", "admin"].includes(role), devices: role === "admin" };
+  document.querySelectorAll(".tab").forEach((b) => (b.hidden = !tabs[b.dataset.tab]));
+  $("status").hidden = !me.agent_id;
+  tab(Object.keys(tabs).find((k) => tabs[k]) || "counter");
   show("work");
   try {
     const qs = await invoke("fetch", { path: "queues/?limit=200" });
@@ -56,7 +62,102 @@ async function start(signed) {
   await invoke("follow", { onState: ch });
 }
 
+let currentTab = "counter";
+function tab(name) {
+  currentTab = name;
+  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("on", b.dataset.tab === name));
+  ["counter", "floor", "devices"].forEach((n) => ($("tab-" + n).hidden = n !== name));
+  if (name === "floor") loadFloor();
+  if (name === "devices") loadDevices();
+}
+document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => tab(b.dataset.tab)));
+const esc = (s) => String(s == null ? "" : s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+const hhmm = (iso) => iso ? new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) : "";
+
+// --- Floor (managers): queues against their SLA, agents and what they serve.
+let floorTimer = null, members = {};
+async function loadFloor() {
+  clearTimeout(floorTimer);
+  if (currentTab !== "floor") return;
+  try {
+    const [qs, ags, ms] = await Promise.all([invoke("fetch", { path: "queues/?limit=200" }), invoke("fetch", { path: "agents/?limit=200" }), invoke("fetch", { path: "members/" })]);
+    (ms.results || ms).forEach((m) => (members[m.user.id] = `${m.user.first_name} ${m.user.last_name}`.trim() || m.user.email));
+    const rows = [];
+    for (const q of qs.results) {
+      const st = await invoke("fetch", { path: `queues/${q.id}/stats/` });
+      const ratio = st.sla_target_seconds ? st.longest_wait_seconds / st.sla_target_seconds : 0;
+      const cls = ratio >= 1 ? "sla-bad" : ratio >= 0.8 ? "sla-warn" : "sla-ok";
+      const hours = Math.max(1, (Date.now() - new Date().setHours(0, 0, 0, 0)) / 3600000);
+      rows.push(`<tr class="click" data-q="${q.id}" data-name="${esc(q.name)}"><td>${esc(q.name)}</td><td>${st.waiting}</td><td class="${cls}">${Math.round(st.longest_wait_seconds / 60)} min</td><td>${Math.round(st.sla_target_seconds / 60)} min</td><td>${st.active_agents}</td><td>${st.served_today}</td><td>${(st.served_today / hours).toFixed(1)}</td></tr>`);
+    }
+    $("floor-queues").innerHTML = rows.join("");
+    document.querySelectorAll("#floor-queues tr").forEach((r) => r.addEventListener("click", () => floorQueue(r.dataset.q, r.dataset.name)));
+    const held = {};
+    for (const a of ags.results) {
+      if (!a.current_ticket_id) continue;
+      const known = feed.tickets.find((x) => x.id === a.current_ticket_id);
+      held[a.id] = known || (await invoke("fetch", { path: `tickets/${a.current_ticket_id}/` }).catch(() => null));
+    }
+    $("floor-agents").innerHTML = ags.results.map((a) => {
+      const tk = held[a.id];
+      return `<tr><td>${esc(members[a.user_id] || a.user_id)}</td><td>${t("st_" + a.status)}</td><td>${tk ? `${esc(tk.number)} · ${t("status_" + tk.status)}` : ""}</td></tr>`;
+    }).join("");
+    problem("work-error", null);
+  } catch (p) { problem("work-error", p); }
+  floorTimer = setTimeout(loadFloor, 5000);
+}
+async function floorQueue(id, name) {
+  try {
+    const list = await invoke("fetch", { path: `tickets/?queue_id=${id}&limit=100` });
+    $("floor-detail").hidden = false; $("floor-detail-title").textContent = name;
+    $("floor-tickets").innerHTML = list.results.map((x) => `<tr><td>${esc(x.number)}</td><td>${esc(x.status)}</td><td>${hhmm(x.arrived_at)}</td><td>${esc(x.customer_name || "")}</td></tr>`).join("");
+  } catch (p) { problem("work-error", p); }
+}
+
+// --- Devices (admins): pair a display or kiosk with the code it shows; revoke.
+let sites = [];
+async function loadDevices() {
+  try {
+    const [ds, ks, ss] = await Promise.all([invoke("fetch", { path: "displays/?limit=200" }), invoke("fetch", { path: "kiosks/?limit=200" }), invoke("fetch", { path: "sites/?limit=200" })]);
+    sites = ss.results;
+    $("dv-site").innerHTML = sites.map((x) => `<option value="${x.id}">${esc(x.name)}</option>`).join("");
+    siteQueues();
+    const row = (d, plural) => `<tr><td>${esc(d.name)}</td><td>${t(plural === "displays" ? "display" : "kiosk")}</td><td>${d.is_paired ? t("yes") : t("no")}</td><td>${d.is_paired ? `<button class="ghost" data-revoke="${plural}/${d.id}">${t("revoke")}</button>` : ""}</td></tr>`;
+    $("devices").innerHTML = ds.results.map((d) => row(d, "displays")).concat(ks.results.map((k) => row(k, "kiosks"))).join("");
+    document.querySelectorAll("[data-revoke]").forEach((b) => b.addEventListener("click", async () => {
+      try { await invoke("send", { method: "POST", path: `${b.dataset.revoke}/revoke/`, body: {} }); loadDevices(); } catch (p) { problem("device-error", p); }
+    }));
+  } catch (p) { problem("device-error", p); }
+}
+function siteQueues() {
+  const site = $("dv-site").value;
+  $("dv-queues").innerHTML = Object.values(queues).filter((q) => q.site_id === site)
+    .map((q) => `<label><input type="checkbox" value="${q.id}" checked> ${esc(q.name)}</label>`).join("");
+}
+$("dv-site").addEventListener("change", siteQueues);
+$("device-form").addEventListener("submit", async (e) => {
+  e.preventDefault(); problem("device-error", null);
+  const plural = $("dv-kind").value;
+  const body = { site_id: $("dv-site").value, name: $("dv-name").value, language: $("dv-language").value,
+    queue_ids: [...document.querySelectorAll("#dv-queues input:checked")].map((c) => c.value) };
+  const extra = $("dv-extra").value.trim();
+  if (extra) { if (plural === "kiosks") body.printer = extra; else body.message = extra; }
+  if (plural === "displays") body.layout = $("dv-layout").value;
+  let created = null;
+  try {
+    created = await invoke("send", { method: "POST", path: `${plural}/`, body });
+    await invoke("send", { method: "POST", path: `${plural}/${created.id}/pair/`, body: { code: $("dv-code").value } });
+    $("device-form").reset(); siteQueues(); loadDevices();
+  } catch (p) {
+    // A wrong code must not leave an unpaired device behind.
+    if (created) await invoke("send", { method: "DELETE", path: `${plural}/${created.id}/` }).catch(() => {});
+    if (p.code === "invalid_pairing_code") p.field = "code";
+    problem("device-error", p);
+  }
+});
+
 async function refresh() {
+  if (!me || !me.agent_id) return;
   try { const v = await invoke("agent"); agent = v.agent; current = v.ticket; problem("work-error", null); }
   catch (p) { problem("work-error", p); }
   // Service times and active agents of the served queues, for the waiting list's ETA.

@@ -9,6 +9,13 @@ const TEXT = {
     idle: "No ticket. Call the next customer when you are ready.", waiting_list: "Waiting", ticket: "Ticket",
     queue: "Queue", nobody: "Nobody is waiting in your queues.", offline_banner: "Server unreachable — actions are paused; the list will catch up by itself.",
     status_called: "called", status_in_service: "in service", status_paused: "paused",
+    tab_counter: "Counter", tab_floor: "Floor", tab_devices: "Screens & kiosks", queues_now: "Queues now", longest: "Longest wait",
+    agents: "Agents", served: "Served today", per_hour: "Per hour", agent: "Agent", status: "Status", arrived: "Arrived", customer: "Customer",
+    devices: "Screens and kiosks", name: "Name", kind: "Kind", paired: "Paired", pair_device: "Pair a device",
+    pair_hint: "Start the device, choose its mode, and enter the code it shows.", display: "Display", kiosk: "Kiosk", site: "Site",
+    language: "Language", message: "Message / printer", code: "Code shown", pair: "Pair", revoke: "Revoke", yes: "yes", no: "no",
+    layout: "Layout (display)", landscape: "Landscape", portrait: "Portrait",
+    st_available: "available", st_busy: "busy", st_break: "break", st_offline: "offline",
   },
   fr: {
     server: "Serveur", email: "E-mail", password: "Mot de passe", signin: "Se connecter", choose_org: "Choisissez une organisation",
@@ -19,6 +26,13 @@ const TEXT = {
     idle: "Aucun ticket. Appelez le client suivant quand vous êtes prêt.", waiting_list: "En attente", ticket: "Ticket",
     queue: "File", nobody: "Personne n'attend dans vos files.", offline_banner: "Serveur injoignable — les actions sont suspendues ; la liste se remettra à jour seule.",
     status_called: "appelé", status_in_service: "en service", status_paused: "en pause",
+    tab_counter: "Guichet", tab_floor: "Salle", tab_devices: "Écrans et bornes", queues_now: "Files en ce moment", longest: "Plus longue attente",
+    agents: "Agents", served: "Servis aujourd'hui", per_hour: "Par heure", agent: "Agent", status: "Statut", arrived: "Arrivée", customer: "Client",
+    devices: "Écrans et bornes", name: "Nom", kind: "Type", paired: "Appairé", pair_device: "Appairer un appareil",
+    pair_hint: "Démarrez l'appareil, choisissez son mode et saisissez le code qu'il affiche.", display: "Écran", kiosk: "Borne", site: "Site",
+    language: "Langue", message: "Message / imprimante", code: "Code affiché", pair: "Appairer", revoke: "Révoquer", yes: "oui", no: "non",
+    layout: "Disposition (écran)", landscape: "Paysage", portrait: "Portrait",
+    st_available: "disponible", st_busy: "occupé", st_break: "en pause", st_offline: "hors ligne",
   },
 };
 // French sentences for the server's codes (English comes from the console).
