@@ -124,14 +124,22 @@ pub fn explain(e: ApiError) -> Problem {
         "not_your_ticket" => format!("Another agent took it: {}", sentence(detail)),
         _ => sentence(detail),
     };
-    let field = (code == "validation_error")
-        .then(|| detail.split_once(':').map(|(f, _)| f.trim().to_owned()))
+    // "timezone: unknown time zone …" → shown next to the field, without repeating its name.
+    let named = (code == "validation_error")
+        .then(|| detail.split_once(':'))
         .flatten()
-        .filter(|f| !f.contains(' '));
-    Problem {
-        code: code.to_owned(),
-        message,
-        field,
+        .filter(|(f, _)| !f.trim().contains(' '));
+    match named {
+        Some((f, rest)) => Problem {
+            code: code.to_owned(),
+            message: sentence(rest),
+            field: Some(f.trim().to_owned()),
+        },
+        None => Problem {
+            code: code.to_owned(),
+            message,
+            field: None,
+        },
     }
 }
 

@@ -41,7 +41,7 @@ async function start(signed) {
   $("who").textContent = me.name; $("org").textContent = me.tenant;
   // Tabs by role: the counter for agents, the floor for managers and admins, devices for admins.
   const role = me.role || "";
-  const tabs = { counter: !!me.agent_id, floor: ["manager", "admin"].includes(role), devices: role === "admin" };
+  const tabs = { counter: !!me.agent_id, floor: ["manager", "admin"].includes(role), devices: role === "admin", settings: role === "admin" };
   document.querySelectorAll(".tab").forEach((b) => (b.hidden = !tabs[b.dataset.tab]));
   $("status").hidden = !me.agent_id;
   tab(Object.keys(tabs).find((k) => tabs[k]) || "counter");
@@ -66,9 +66,10 @@ let currentTab = "counter";
 function tab(name) {
   currentTab = name;
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("on", b.dataset.tab === name));
-  ["counter", "floor", "devices"].forEach((n) => ($("tab-" + n).hidden = n !== name));
+  ["counter", "floor", "devices", "settings"].forEach((n) => ($("tab-" + n).hidden = n !== name));
   if (name === "floor") loadFloor();
   if (name === "devices") loadDevices();
+  if (name === "settings") loadResource(resource);
 }
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => tab(b.dataset.tab)));
 const esc = (s) => String(s == null ? "" : s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
@@ -154,6 +155,65 @@ $("device-form").addEventListener("submit", async (e) => {
     if (p.code === "invalid_pairing_code") p.field = "code";
     problem("device-error", p);
   }
+});
+
+// --- Settings (admins): one editor for every configuration resource, driven by this table.
+const RESOURCES = {
+  sites: { cols: ["name", "timezone"], fields: [["name", "text"], ["address", "text"], ["timezone", "text", "Europe/Paris"]] },
+  services: { cols: ["name", "default_service_seconds"], fields: [["name", "text"], ["description", "text"], ["default_service_seconds", "number", 300]] },
+  queues: { cols: ["name", "prefix", "algorithm", "sla_target_seconds"], fields: [["site_id", "ref:sites"], ["service_id", "ref:services"], ["name", "text"], ["prefix", "text"],
+    ["algorithm", "enum:fifo,priority,sla"], ["sla_target_seconds", "number", 900], ["max_wait_seconds", "number", 1800], ["max_length", "number"]] },
+  counters: { cols: ["name"], fields: [["site_id", "ref:sites"], ["name", "text"]] },
+  members: { cols: ["email", "role"], createOnly: true, fields: [["email", "text"], ["password", "password"], ["first_name", "text"], ["last_name", "text"], ["role", "enum:agent,manager,admin"]] },
+};
+let resource = "sites", editing = null, refs = {};
+$("res-tabs").innerHTML = Object.keys(RESOURCES).map((r) => `<button type="button" data-res="${r}" data-t="r_${r}">${r}</button>`).join("");
+document.querySelectorAll("[data-res]").forEach((b) => b.addEventListener("click", () => loadResource(b.dataset.res)));
+async function loadResource(name) {
+  resource = name; editing = null;
+  document.querySelectorAll("[data-res]").forEach((b) => b.classList.toggle("on", b.dataset.res === name));
+  const spec = RESOURCES[name];
+  try {
+    for (const f of spec.fields.filter((f) => f[1].startsWith("ref:"))) refs[f[1].slice(4)] = (await invoke("fetch", { path: `${f[1].slice(4)}/?limit=200` })).results;
+    const list = await invoke("fetch", { path: `${name}/?limit=200` });
+    const items = (list.results || list).map((x) => (name === "members" ? { id: x.user.id, email: x.user.email, role: x.membership.role } : x));
+    $("res-head").innerHTML = `<tr>${spec.cols.map((c) => `<th>${t("f_" + c)}</th>`).join("")}<th></th></tr>`;
+    $("res-rows").innerHTML = items.map((x) => `<tr>${spec.cols.map((c) => `<td>${esc(x[c])}</td>`).join("")}<td class="acts">${spec.createOnly ? "" : `<button class="ghost" data-edit="${x.id}">${t("edit")}</button><button class="ghost" data-del="${x.id}">${t("delete")}</button>`}</td></tr>`).join("");
+    document.querySelectorAll("[data-edit]").forEach((b) => b.addEventListener("click", () => form(items.find((x) => x.id === b.dataset.edit))));
+    document.querySelectorAll("[data-del]").forEach((b) => b.addEventListener("click", async () => {
+      try { await invoke("send", { method: "DELETE", path: `${name}/${b.dataset.del}/` }); loadResource(name); } catch (p) { problem("res-error", p); }
+    }));
+    form(null);
+  } catch (p) { problem("res-error", p); }
+}
+function form(item) {
+  editing = item;
+  const spec = RESOURCES[resource];
+  $("res-form-title").textContent = `${t(item ? "edit" : "new")} — ${t("r_" + resource)}`;
+  $("res-fields").innerHTML = spec.fields.map(([k, kind, dflt]) => {
+    const v = item ? item[k] : dflt;
+    let input;
+    if (kind.startsWith("ref:")) input = `<select name="${k}">${(refs[kind.slice(4)] || []).map((o) => `<option value="${o.id}" ${o.id === v ? "selected" : ""}>${esc(o.name)}</option>`).join("")}</select>`;
+    else if (kind.startsWith("enum:")) input = `<select name="${k}">${kind.slice(5).split(",").map((o) => `<option ${o === v ? "selected" : ""}>${o}</option>`).join("")}</select>`;
+    else input = `<input name="${k}" type="${kind}" value="${v == null ? "" : esc(v)}">`;
+    return `<label><span>${t("f_" + k)}</span>${input}<span class="field-error" data-field="${k}"></span></label>`;
+  }).join("");
+  problem("res-error", null);
+}
+$("res-new").addEventListener("click", () => form(null));
+$("res-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const spec = RESOURCES[resource], body = {};
+  for (const [k, kind] of spec.fields) {
+    const el = document.querySelector(`#res-fields [name="${k}"]`); const raw = el.value;
+    if (kind === "number") { if (raw !== "") body[k] = Number(raw); else if (!editing) continue; else body[k] = null; }
+    else if (raw !== "" || editing) body[k] = raw;
+  }
+  try {
+    if (editing) await invoke("send", { method: "PATCH", path: `${resource}/${editing.id}/`, body });
+    else await invoke("send", { method: "POST", path: `${resource}/`, body });
+    loadResource(resource);
+  } catch (p) { problem("res-error", p); }
 });
 
 async function refresh() {
