@@ -49,6 +49,8 @@ async function start(signed) {
   try {
     const qs = await invoke("fetch", { path: "queues/?limit=200" });
     queues = Object.fromEntries(qs.results.map((q) => [q.id, q]));
+    const ss = await invoke("fetch", { path: "sites/?limit=200" });
+    siteZones = Object.fromEntries(ss.results.map((x) => [x.id, x.timezone]));
     $("tr-queue").innerHTML = qs.results.map((q) => `<option value="${q.id}">${q.name}</option>`).join("");
   } catch (p) { problem("work-error", p); }
   await refresh();
@@ -73,7 +75,10 @@ function tab(name) {
 }
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => tab(b.dataset.tab)));
 const esc = (s) => String(s == null ? "" : s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
-const hhmm = (iso) => iso ? new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) : "";
+// Times of day are shown in the site's time zone (a console may sit elsewhere than the branch).
+let siteZones = {};
+const zoneOfQueue = (qid) => (queues[qid] && siteZones[queues[qid].site_id]) || undefined;
+const hhmm = (iso, zone) => iso ? new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", timeZone: zone }) : "";
 
 // --- Floor (managers): queues against their SLA, agents and what they serve.
 let floorTimer = null, members = {};
@@ -111,7 +116,7 @@ async function floorQueue(id, name) {
   try {
     const list = await invoke("fetch", { path: `tickets/?queue_id=${id}&limit=100` });
     $("floor-detail").hidden = false; $("floor-detail-title").textContent = name;
-    $("floor-tickets").innerHTML = list.results.map((x) => `<tr><td>${esc(x.number)}</td><td>${esc(x.status)}</td><td>${hhmm(x.arrived_at)}</td><td>${esc(x.customer_name || "")}</td></tr>`).join("");
+    $("floor-tickets").innerHTML = list.results.map((x) => `<tr><td>${esc(x.number)}</td><td>${esc(x.status)}</td><td>${hhmm(x.arrived_at, zoneOfQueue(x.queue_id))}</td><td>${esc(x.customer_name || "")}</td></tr>`).join("");
   } catch (p) { problem("work-error", p); }
 }
 
@@ -243,7 +248,7 @@ function render() {
     $("cur-status").textContent = t("status_" + current.status);
     const q = queues[current.queue_id];
     $("cur-customer").textContent = [current.customer_name, q && q.name].filter(Boolean).join(" · ");
-    $("cur-waited").textContent = mins(current.arrived_at).replace(/^/, "");
+    $("cur-waited").textContent = `${mins(current.arrived_at)} (${hhmm(current.arrived_at, zoneOfQueue(current.queue_id))})`;
     $("cur-timer").textContent = current.service_started_at ? clock(current.service_started_at) : "—";
     const can = { recall: "called", start_service: "called", close: "in_service", pause: "in_service", resume: "paused", mark_no_show: "called" };
     document.querySelectorAll("[data-act]").forEach((b) => (b.disabled = !online || can[b.dataset.act] !== current.status));
