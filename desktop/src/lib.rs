@@ -146,16 +146,27 @@ async fn follow(desk: State<'_, Desk>, on_state: Channel<Value>) -> Result<(), P
         field: None,
     })?;
     let tenant = who.tenant.clone().unwrap_or_default();
-    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
-    let dir = std::path::Path::new(&home).join(".local/share/smartqueue-desktop");
+    let dir = match std::env::var("SMARTQUEUE_DATA_DIR") {
+        Ok(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => {
+            let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+            std::path::Path::new(&home).join(".local/share/smartqueue-desktop")
+        }
+    };
     let _ = std::fs::create_dir_all(&dir);
+    // One cache per server and tenant: the same slug on two servers are two different feeds.
+    let server_key: String = who
+        .server
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     let config = SyncConfig::new(
         who.server.clone(),
         tenant.clone(),
         who.access.clone(),
         "",
         "tickets/?status=waiting&limit=500",
-        dir.join(format!("feed-{tenant}.db")),
+        dir.join(format!("feed-{server_key}-{tenant}.db")),
     );
     let engine = SyncEngine::start(config).map_err(|e| Problem {
         code: "local_store".into(),

@@ -118,6 +118,8 @@ impl Driver {
     }
 
     async fn screenshot(&self, name: &str) {
+        // Let WebKit paint what the DOM already shows.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let b64 = self
             .call(reqwest::Method::GET, "/screenshot", json!(null))
             .await;
@@ -130,25 +132,23 @@ impl Driver {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_call_next_and_close_in_the_real_window() {
-    let server = TestServer::start().await;
-    let admin = server.tenant("bank").await;
-    let q = admin.queue("A", "fifo").await;
-    admin.agent("agent@bank.test", &[&q]).await;
-    admin
-        .post(
-            &admin.t("tickets/"),
-            &json!({"queue_id": q["id"], "customer_name": "Jeanne Martin"}),
-        )
-        .await
-        .expect(201);
+/// What keeps a console window alive: Xvfb (when started here), tauri-driver, the session.
+struct Window {
+    d: Driver,
+    started: Instant,
+    _driver: Killed,
+    _xvfb: Option<Killed>,
+    _data: tempfile::TempDir,
+}
 
+/// Opens the real console window (with a keyring entry of its own) and a WebDriver session on
+/// it; `slot` keeps two windows of one test process on different X displays.
+async fn open_window(slot: u32) -> Window {
     let mut xvfb = None;
     let display = match std::env::var("DISPLAY") {
         Ok(d) if !d.is_empty() => d,
         _ => {
-            let n = 90 + (std::process::id() % 100);
+            let n = 90 + (std::process::id() % 40) * 2 + slot;
             let child = Command::new("Xvfb")
                 .args([
                     format!(":{n}"),
@@ -166,6 +166,8 @@ async fn sign_in_call_next_and_close_in_the_real_window() {
         }
     };
     let (port, native) = (free_port(), free_port());
+    // The app's local cache, its own for this window.
+    let data = tempfile::tempdir().expect("temp dir");
     let home = std::env::var("HOME").unwrap_or_default();
     let tauri_driver = [
         "tauri-driver".to_owned(),
@@ -174,7 +176,7 @@ async fn sign_in_call_next_and_close_in_the_real_window() {
     .into_iter()
     .find(|p| Command::new(p).arg("--help").output().is_ok())
     .expect("tauri-driver (cargo install tauri-driver; scripts/setup.sh does it)");
-    let _driver = Killed(
+    let driver = Killed(
         Command::new(tauri_driver)
             .args([
                 "--port",
@@ -183,9 +185,10 @@ async fn sign_in_call_next_and_close_in_the_real_window() {
                 &native.to_string(),
             ])
             .env("DISPLAY", &display)
+            .env("SMARTQUEUE_DATA_DIR", data.path())
             .env(
                 "SMARTQUEUE_KEYRING_ACCOUNT",
-                format!("e2e-{}", std::process::id()),
+                format!("e2e-{}-{slot}", std::process::id()),
             )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -220,6 +223,31 @@ async fn sign_in_call_next_and_close_in_the_real_window() {
         base: format!("http://127.0.0.1:{port}/session/{session}"),
     };
 
+    Window {
+        d,
+        started,
+        _driver: driver,
+        _xvfb: xvfb,
+        _data: data,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_call_next_and_close_in_the_real_window() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    admin.agent("agent@bank.test", &[&q]).await;
+    admin
+        .post(
+            &admin.t("tickets/"),
+            &json!({"queue_id": q["id"], "customer_name": "Jeanne Martin"}),
+        )
+        .await
+        .expect(201);
+
+    let w = open_window(0).await;
+    let (d, started) = (&w.d, w.started);
     d.until(
         "the sign-in form",
         "return !document.getElementById('signin').hidden",
@@ -296,5 +324,69 @@ async fn sign_in_call_next_and_close_in_the_real_window() {
         .expect(200);
     assert_eq!(t["count"], 1, "the server has the ticket closed");
     let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
-    drop(xvfb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_watches_the_floor_and_pairs_a_screen_in_the_real_window() {
+    use smartqueue_core::client::ApiClient;
+    use smartqueue_core::device::{DeviceMode, PollOutcome};
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    let w = open_window(1).await;
+    let d = &w.d;
+    d.until(
+        "the sign-in form",
+        "return !document.getElementById('signin').hidden",
+    )
+    .await;
+    d.type_into("#server", &server.url()).await;
+    d.type_into("#email", "admin@bank.test").await;
+    d.type_into("#password", "password123").await;
+    d.click("#signin-button").await;
+    // An admin without an agent profile lands on the floor: the queue with its waiting ticket.
+    let row = d
+        .until("the floor", "const r = document.querySelector('#floor-queues tr'); return !document.getElementById('tab-floor').hidden && r && r.cells[0].textContent + '|' + r.cells[1].textContent")
+        .await;
+    assert_eq!(row, "Queue A|1");
+    d.screenshot("console-5-floor").await;
+    // A screen shows its code; the admin pairs it from the console.
+    let device = ApiClient::new(server.url());
+    let code = device.start_pairing(DeviceMode::Display).await.unwrap();
+    d.click("[data-tab=devices]").await;
+    d.until(
+        "the site list",
+        "return document.querySelectorAll('#dv-site option').length",
+    )
+    .await;
+    d.type_into("#dv-name", "Hall").await;
+    d.type_into("#dv-code", "ZZZ-ZZZ").await;
+    d.click("#device-form button[type=submit]").await;
+    d.until(
+        "the code refused next to its field",
+        "return document.querySelector('#device-form [data-field=code]').textContent",
+    )
+    .await;
+    d.type_into("#dv-code", &code.code).await;
+    d.click("#device-form button[type=submit]").await;
+    d.until(
+        "the paired screen listed",
+        "return document.getElementById('devices').textContent.includes('Hall')",
+    )
+    .await;
+    d.screenshot("console-6-devices").await;
+    assert!(matches!(
+        device.poll_pairing(&code).await.unwrap(),
+        PollOutcome::Paired(_)
+    ));
+    let displays = admin.get(&admin.t("displays/")).await.expect(200);
+    assert_eq!(
+        displays["count"], 1,
+        "the wrong code left no half-made screen behind"
+    );
+    let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
 }
