@@ -430,3 +430,82 @@ async fn a_queue_channel_hears_when_the_estimated_wait_moves() {
     let later = next_of(&mut ws, "queue.eta").await;
     assert_eq!(later["data"]["active_agents"], 0);
 }
+
+/// The server in its own process, so its memory is measured alone: fifty readers that
+/// subscribe and never read, while 12,000 events go by. A server that queued events for them
+/// would hold 50 × 12,000 frames (hundreds of MiB); this one cuts them off and stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_readers_do_not_grow_a_separate_server_process() {
+    use std::sync::Arc;
+    let bin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("smartqueue-server"))
+        .expect("target dir");
+    let server = smartqueue_tests::load::ServerProcess::start(Some(bin), "bank").await;
+    let mut admin = Api::login(&server.base, &server.admin_email, &server.admin_password).await;
+    admin.tenant = "bank".into();
+    let q = admin.queue("A", "fifo").await;
+    let body = json!({"queue_id": q["id"], "customer_name": "x".repeat(200)});
+    // Warm up (pools, caches, page cache of the database) before the baseline.
+    for _ in 0..300 {
+        admin.post(&admin.t("tickets/"), &body).await.expect(201);
+    }
+    let mut stalled = Vec::new();
+    for _ in 0..50 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(server.addr.parse().unwrap()).await.unwrap();
+        let url = format!(
+            "ws://{}/ws/tenants/bank/?token={}",
+            server.addr, admin.token
+        );
+        let (mut ws, _) =
+            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+                .await
+                .unwrap();
+        next(&mut ws).await.unwrap(); // hello, then never read again
+        stalled.push(ws);
+    }
+    let rss = || smartqueue_tests::load::rss_mib(server.pid).unwrap_or(0.0);
+    let before = rss();
+    let admin = Arc::new(admin);
+    let mut peak: f64 = before;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (admin, body) = (admin.clone(), body.clone());
+            tokio::spawn(async move {
+                for _ in 0..750 {
+                    admin.post(&admin.t("tickets/"), &body).await.expect(201);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+        peak = peak.max(rss());
+    }
+    let grown = peak - before;
+    eprintln!("50 stalled readers, 12,000 events: server RSS {before:.1} → peak {peak:.1} MiB");
+    // Measured here: +29 MiB for the 12,000 tickets alone (no reader), +54 MiB with the fifty
+    // stalled readers, i.e. ~0.5 MiB each whatever the number of events. A server that queued
+    // frames for them would need 50 × 12,000 frames of ~1 KiB: some 600 MiB.
+    assert!(grown < 120.0, "server memory grew by {grown:.1} MiB");
+    // They were cut off: each socket ends (after what was already in flight).
+    for ws in &mut stalled {
+        let mut ended = false;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                    ended = true;
+                    break;
+                }
+                Ok(Some(Ok(_))) => {}
+                Err(_) => break,
+            }
+        }
+        assert!(ended, "a stalled reader was left connected");
+    }
+}
