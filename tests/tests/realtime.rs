@@ -437,12 +437,7 @@ async fn a_queue_channel_hears_when_the_estimated_wait_moves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_readers_do_not_grow_a_separate_server_process() {
     use std::sync::Arc;
-    let bin = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("smartqueue-server"))
-        .expect("target dir");
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_smartqueue-test-server"));
     let server = smartqueue_tests::load::ServerProcess::start(Some(bin), "bank").await;
     let mut admin = Api::login(&server.base, &server.admin_email, &server.admin_password).await;
     admin.tenant = "bank".into();
