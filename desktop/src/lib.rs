@@ -194,10 +194,32 @@ async fn follow(desk: State<'_, Desk>, on_state: Channel<Value>) -> Result<(), P
     Ok(())
 }
 
+/// The system-wide shortcut for Call next (works while another window has the focus).
+pub const CALL_NEXT_SHORTCUT: &str = "CommandOrControl+Shift+Space";
+
 /// The builder with every command registered, generic over the runtime so tests can use a mock.
 pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
+    use tauri::Emitter;
+    use tauri_plugin_global_shortcut::{GlobalShortcutExt, ShortcutState};
     tauri::Builder::<R>::new()
         .manage(Desk::new())
+        .plugin(
+            tauri_plugin_global_shortcut::Builder::new()
+                .with_handler(|app, _shortcut, event| {
+                    if event.state() == ShortcutState::Pressed {
+                        // The window does what its Call next button does.
+                        let _ = app.emit("call-next", ());
+                    }
+                })
+                .build(),
+        )
+        .setup(|app| {
+            // Taken by another program (or a second console): the in-window keys still work.
+            if let Err(e) = app.global_shortcut().register(CALL_NEXT_SHORTCUT) {
+                eprintln!("the {CALL_NEXT_SHORTCUT} shortcut is not available: {e}");
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             sign_in,
             restore,

@@ -136,6 +136,8 @@ impl Driver {
 struct Window {
     d: Driver,
     started: Instant,
+    /// The X display the window is on.
+    display: String,
     _driver: Killed,
     _xvfb: Option<Killed>,
     _data: tempfile::TempDir,
@@ -226,6 +228,7 @@ async fn open_window(slot: u32) -> Window {
     Window {
         d,
         started,
+        display,
         _driver: driver,
         _xvfb: xvfb,
         _data: data,
@@ -323,6 +326,26 @@ async fn sign_in_call_next_and_close_in_the_real_window() {
         .await
         .expect(200);
     assert_eq!(t["count"], 1, "the server has the ticket closed");
+    // The system-wide shortcut calls the next one, as a key press on the X display.
+    admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    d.until(
+        "the new ticket in the list",
+        "return document.getElementById('wait-count').textContent === '2'",
+    )
+    .await;
+    let pressed = Command::new("xdotool")
+        .args(["key", "ctrl+shift+space"])
+        .env("DISPLAY", &w.display)
+        .status()
+        .expect("xdotool (scripts/setup.sh installs it)");
+    assert!(pressed.success());
+    let number = d
+        .until("the ticket called by the shortcut", "return !document.getElementById('current').hidden && document.getElementById('cur-number').textContent")
+        .await;
+    assert_eq!(number, "A002", "the one waiting longest");
     let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
 }
 

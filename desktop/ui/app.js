@@ -54,6 +54,7 @@ async function start(signed) {
     $("tr-queue").innerHTML = qs.results.map((q) => `<option value="${q.id}">${q.name}</option>`).join("");
   } catch (p) { problem("work-error", p); }
   await refresh();
+  await loadDesk();
   const ch = new Channel();
   ch.onmessage = (s) => {
     const was = feed.connection; feed = s;
@@ -221,6 +222,22 @@ $("res-form").addEventListener("submit", async (e) => {
   } catch (p) { problem("res-error", p); }
 });
 
+// The agent picks where they sit and which queues they serve.
+async function loadDesk() {
+  if (!me.agent_id || !agent) { $("mydesk").hidden = true; return; }
+  try {
+    const cs = await invoke("fetch", { path: "counters/?limit=200" });
+    $("my-counter").innerHTML = `<option value="">${t("no_counter")}</option>` + cs.results.map((c) => `<option value="${c.id}" ${c.id === agent.counter_id ? "selected" : ""}>${esc(c.name)}</option>`).join("");
+    const mine = new Set(agent.queue_ids || []);
+    $("my-queues").innerHTML = Object.values(queues).map((q) => `<label><input type="checkbox" value="${q.id}" ${mine.has(q.id) ? "checked" : ""}> ${esc(q.name)}</label>`).join("");
+  } catch (p) { problem("work-error", p); }
+}
+$("my-save").addEventListener("click", async () => {
+  const body = { counter_id: $("my-counter").value || null, queue_ids: [...document.querySelectorAll("#my-queues input:checked")].map((c) => c.value) };
+  try { agent = await invoke("send", { method: "PATCH", path: "agents/me/", body }); $("mydesk").open = false; await refresh(); }
+  catch (p) { problem("work-error", p); }
+});
+
 async function refresh() {
   if (!me || !me.agent_id) return;
   try { const v = await invoke("agent"); agent = v.agent; current = v.ticket; problem("work-error", null); }
@@ -236,7 +253,7 @@ function render() {
   if (!me || $("work").hidden) return;
   const online = feed.connection === "online";
   $("offline").hidden = online; $("offline").textContent = t("offline_banner");
-  document.querySelectorAll("#work button:not([data-lang-toggle]):not(#signout), #status").forEach((b) => (b.disabled = !online));
+  document.querySelectorAll("#work button:not([data-lang-toggle]):not(#signout):not(.tab), #status").forEach((b) => (b.disabled = !online));
   if (agent) $("status").value = agent.status === "busy" ? "available" : agent.status;
   // The current ticket, as the feed last saw it.
   if (current) { const live = feed.tickets.find((x) => x.id === current.id); if (live) current = { ...current, ...live }; }
@@ -285,6 +302,8 @@ async function callNext() {
   catch (p) { problem("work-error", p); }
 }
 $("call").addEventListener("click", callNext);
+// The system-wide shortcut (Ctrl+Shift+Space), from the Rust side.
+window.__TAURI__.event.listen("call-next", () => { if (!$("work").hidden) callNext(); });
 document.addEventListener("keydown", (e) => {
   if ($("work").hidden || ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
   if (e.key === "F2" || e.key === " ") { e.preventDefault(); callNext(); }

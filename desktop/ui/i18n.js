@@ -3,7 +3,7 @@ const TEXT = {
   en: {
     server: "Server", email: "E-mail", password: "Password", signin: "Sign in", choose_org: "Choose an organisation",
     available: "Available", break: "Break", offline_status: "Offline", signout: "Sign out", call: "Call next",
-    call_hint: "F2 or Space", waited: "Waited", in_service: "In service", recall: "Recall", start: "Start",
+    call_hint: "F2 or Space — Ctrl+Shift+Space from any window", waited: "Waited", in_service: "In service", recall: "Recall", start: "Start",
     close: "Close", pause: "Pause", resume: "Resume", no_show: "No-show", transfer: "Transfer…", end: "End of line",
     front: "Front of line", by_arrival: "By arrival time", transfer_go: "Transfer", reason: "Reason",
     idle: "No ticket. Call the next customer when you are ready.", waiting_list: "Waiting", ticket: "Ticket",
@@ -14,6 +14,7 @@ const TEXT = {
     devices: "Screens and kiosks", name: "Name", kind: "Kind", paired: "Paired", pair_device: "Pair a device",
     pair_hint: "Start the device, choose its mode, and enter the code it shows.", display: "Display", kiosk: "Kiosk", site: "Site",
     language: "Language", message: "Message / printer", code: "Code shown", pair: "Pair", revoke: "Revoke", yes: "yes", no: "no",
+    my_desk: "My counter and queues", counter: "Counter", no_counter: "(none)",
     tab_settings: "Settings", save: "Save", new: "New", edit: "Edit", delete: "Delete",
     r_sites: "Sites", r_services: "Services", r_queues: "Queues", r_counters: "Counters", r_members: "Members",
     f_name: "Name", f_address: "Address", f_timezone: "Time zone", f_description: "Description", f_default_service_seconds: "Typical service (s)",
@@ -26,7 +27,7 @@ const TEXT = {
   fr: {
     server: "Serveur", email: "E-mail", password: "Mot de passe", signin: "Se connecter", choose_org: "Choisissez une organisation",
     available: "Disponible", break: "Pause", offline_status: "Hors ligne", signout: "Se déconnecter", call: "Appeler le suivant",
-    call_hint: "F2 ou Espace", waited: "Attente", in_service: "En service", recall: "Rappeler", start: "Commencer",
+    call_hint: "F2 ou Espace — Ctrl+Maj+Espace depuis toute fenêtre", waited: "Attente", in_service: "En service", recall: "Rappeler", start: "Commencer",
     close: "Terminer", pause: "Suspendre", resume: "Reprendre", no_show: "Absent", transfer: "Transférer…", end: "En fin de file",
     front: "En tête de file", by_arrival: "Selon l'heure d'arrivée", transfer_go: "Transférer", reason: "Motif",
     idle: "Aucun ticket. Appelez le client suivant quand vous êtes prêt.", waiting_list: "En attente", ticket: "Ticket",
@@ -37,6 +38,7 @@ const TEXT = {
     devices: "Écrans et bornes", name: "Nom", kind: "Type", paired: "Appairé", pair_device: "Appairer un appareil",
     pair_hint: "Démarrez l'appareil, choisissez son mode et saisissez le code qu'il affiche.", display: "Écran", kiosk: "Borne", site: "Site",
     language: "Langue", message: "Message / imprimante", code: "Code affiché", pair: "Appairer", revoke: "Révoquer", yes: "oui", no: "non",
+    my_desk: "Mon guichet et mes files", counter: "Guichet", no_counter: "(aucun)",
     tab_settings: "Paramètres", save: "Enregistrer", new: "Nouveau", edit: "Modifier", delete: "Supprimer",
     r_sites: "Sites", r_services: "Services", r_queues: "Files", r_counters: "Guichets", r_members: "Membres",
     f_name: "Nom", f_address: "Adresse", f_timezone: "Fuseau horaire", f_description: "Description", f_default_service_seconds: "Service typique (s)",
