@@ -95,7 +95,7 @@ async function loadFloor() {
       const ratio = st.sla_target_seconds ? st.longest_wait_seconds / st.sla_target_seconds : 0;
       const cls = ratio >= 1 ? "sla-bad" : ratio >= 0.8 ? "sla-warn" : "sla-ok";
       const hours = Math.max(1, (Date.now() - new Date().setHours(0, 0, 0, 0)) / 3600000);
-      rows.push(`<tr class="click" data-q="${q.id}" data-name="${esc(q.name)}"><td>${esc(q.name)}</td><td>${st.waiting}</td><td class="${cls}">${Math.round(st.longest_wait_seconds / 60)} min</td><td>${Math.round(st.sla_target_seconds / 60)} min</td><td>${st.active_agents}</td><td>${st.served_today}</td><td>${(st.served_today / hours).toFixed(1)}</td></tr>`);
+      rows.push(`<tr class="click" data-q="${q.id}" data-name="${esc(q.name)}"><td>${esc(q.name)}</td><td>${st.waiting}</td><td class="${cls}">${Math.round(st.longest_wait_seconds / 60)} min</td><td>${Math.round(st.sla_target_seconds / 60)} min</td><td>${st.active_agents}</td><td>${st.served_today}</td><td>${((st.served_today + st.no_show_today + st.active) / hours).toFixed(1)}</td></tr>`);
     }
     $("floor-queues").innerHTML = rows.join("");
     document.querySelectorAll("#floor-queues tr").forEach((r) => r.addEventListener("click", () => floorQueue(r.dataset.q, r.dataset.name)));
