@@ -170,7 +170,7 @@ const RESOURCES = {
   queues: { cols: ["name", "prefix", "algorithm", "sla_target_seconds"], fields: [["site_id", "ref:sites"], ["service_id", "ref:services"], ["name", "text"], ["prefix", "text"],
     ["algorithm", "enum:fifo,priority,sla"], ["sla_target_seconds", "number", 900], ["max_wait_seconds", "number", 1800], ["max_length", "number"]] },
   counters: { cols: ["name"], fields: [["site_id", "ref:sites"], ["name", "text"]] },
-  members: { cols: ["email", "role"], createOnly: true, fields: [["email", "text"], ["password", "password"], ["first_name", "text"], ["last_name", "text"], ["role", "enum:agent,manager,admin"]] },
+  members: { cols: ["email", "role"], editFields: ["role"], fields: [["email", "text"], ["password", "password"], ["first_name", "text"], ["last_name", "text"], ["role", "enum:agent,manager,admin"]] },
 };
 let resource = "sites", editing = null, refs = {};
 $("res-tabs").innerHTML = Object.keys(RESOURCES).map((r) => `<button type="button" data-res="${r}" data-t="r_${r}">${r}</button>`).join("");
@@ -192,11 +192,13 @@ async function loadResource(name) {
     form(null);
   } catch (p) { problem("res-error", p); }
 }
+// The fields the form shows: all of them for a new item, the editable ones for an existing one.
+const formFields = (spec) => (editing && spec.editFields ? spec.fields.filter((f) => spec.editFields.includes(f[0])) : spec.fields);
 function form(item) {
   editing = item;
   const spec = RESOURCES[resource];
   $("res-form-title").textContent = `${t(item ? "edit" : "new")} — ${t("r_" + resource)}`;
-  $("res-fields").innerHTML = spec.fields.map(([k, kind, dflt]) => {
+  $("res-fields").innerHTML = formFields(spec).map(([k, kind, dflt]) => {
     const v = item ? item[k] : dflt;
     let input;
     if (kind.startsWith("ref:")) input = `<select name="${k}">${(refs[kind.slice(4)] || []).map((o) => `<option value="${o.id}" ${o.id === v ? "selected" : ""}>${esc(o.name)}</option>`).join("")}</select>`;
@@ -210,7 +212,7 @@ $("res-new").addEventListener("click", () => form(null));
 $("res-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const spec = RESOURCES[resource], body = {};
-  for (const [k, kind] of spec.fields) {
+  for (const [k, kind] of formFields(spec)) {
     const el = document.querySelector(`#res-fields [name="${k}"]`); const raw = el.value;
     if (kind === "number") { if (raw !== "") body[k] = Number(raw); else if (!editing) continue; else body[k] = null; }
     else if (raw !== "" || editing) body[k] = raw;

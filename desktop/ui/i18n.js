@@ -55,5 +55,7 @@ const PROBLEMS_FR = {
   invalid_credentials: "E-mail ou mot de passe incorrect.",
   not_authenticated: "Votre session est terminée : reconnectez-vous.",
   permission_denied: "Votre rôle ne permet pas cette action.",
+  own_membership: "Vous ne pouvez ni modifier ni retirer votre propre adhésion : demandez à un autre administrateur.",
+  last_admin: "C'est le dernier administrateur : nommez-en un autre d'abord.",
   not_found: "Cet élément n'existe plus : quelqu'un l'a peut-être modifié.",
 };

@@ -79,7 +79,7 @@ async fn tenant_a(server: &TestServer) -> World {
         .await
         .expect(201);
     let ids = json!({
-        "display": display.doc["id"], "kiosk": kiosk["id"],
+        "display": display.doc["id"], "kiosk": kiosk["id"], "member": agent.user["id"],
         "site": q["site_id"], "service": q["service_id"], "queue": q["id"], "counter": counter["id"],
         "customer": customer["id"], "agent": me["id"], "ticket": called["ticket"]["id"], "waiting": waiting["id"],
     });
@@ -136,6 +136,12 @@ fn routes(ids: &Value) -> Vec<(Method, String, Option<Value>)> {
         "members/".into(),
         Some(json!({"email": "spy@evil.test", "password": "longenough", "role": "admin"})),
     ));
+    r.push((
+        Method::PATCH,
+        format!("members/{}/", id("member")),
+        Some(json!({"role": "admin"})),
+    ));
+    r.push((Method::DELETE, format!("members/{}/", id("member")), None));
     r.push((Method::GET, "agents/".into(), None));
     r.push((Method::GET, "agents/me/".into(), None));
     r.push((

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::Utc;
 use serde::Deserialize;
-use smartqueue_core::{Role, Scope};
+use smartqueue_core::{Id, Role, Scope};
 use utoipa::ToSchema;
 use utoipa::openapi::ComponentsBuilder;
 
 use super::doc::{ApiRouter, op};
-use super::extract::{ApiJson, RequestId};
+use super::extract::{ApiJson, ApiPath, RequestId};
 use crate::auth::{self, TenantCtx};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -81,29 +81,122 @@ async fn create(
     Ok((StatusCode::CREATED, ApiJson(member)))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MemberPatch {
+    role: Role,
+}
+
+/// Nobody changes their own role or removes themselves; only an admin touches an admin.
+async fn may_change(
+    state: &AppState,
+    ctx: &TenantCtx,
+    user_id: Id,
+    new_role: Option<Role>,
+) -> ApiResult<()> {
+    ctx.require(Scope::ManageAgent)?;
+    if user_id == ctx.user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "own_membership",
+            "you cannot change or remove your own membership: ask another admin",
+        ));
+    }
+    let current = state
+        .store
+        .list_members(ctx.tenant_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user.id == user_id)
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let touches_admin = current.membership.role == Role::Admin || new_role == Some(Role::Admin);
+    if touches_admin && ctx.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "only an admin can appoint or change an admin",
+        ));
+    }
+    Ok(())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    RequestId(rid): RequestId,
+    ApiPath((_, user_id)): ApiPath<(String, Id)>,
+    ApiJson(input): ApiJson<MemberPatch>,
+) -> ApiResult<ApiJson<Member>> {
+    may_change(&state, &ctx, user_id, Some(input.role)).await?;
+    let m = state
+        .store
+        .change_member_role(
+            ctx.tenant_id,
+            user_id,
+            input.role,
+            &ctx.actor(rid),
+            Utc::now(),
+        )
+        .await?;
+    Ok(ApiJson(m))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    RequestId(rid): RequestId,
+    ApiPath((_, user_id)): ApiPath<(String, Id)>,
+) -> ApiResult<StatusCode> {
+    may_change(&state, &ctx, user_id, None).await?;
+    state
+        .store
+        .remove_member(ctx.tenant_id, user_id, &ctx.actor(rid), Utc::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Member routes.
 pub fn routes() -> ApiRouter {
-    ApiRouter::new().route(
-        "/api/v1/tenants/{tenant_slug}/members/",
-        get(list).post(create),
-        vec![
-            op(Method::GET, "List members with their roles").returns(200, "MemberList"),
-            op(
-                Method::POST,
-                "Add a member (creates the user, or links an existing e-mail)",
-            )
-            .body("MemberIn")
-            .returns(201, "Member"),
-        ],
-    )
+    ApiRouter::new()
+        .route(
+            "/api/v1/tenants/{tenant_slug}/members/{id}/",
+            axum::routing::patch(update).delete(remove),
+            vec![
+                op(
+                    Method::PATCH,
+                    "Change a member's role (not your own; the last admin stays)",
+                )
+                .body("MemberPatch")
+                .returns(200, "Member"),
+                op(
+                    Method::DELETE,
+                    "Remove a member from the organisation (the account remains)",
+                )
+                .status(204),
+            ],
+        )
+        .route(
+            "/api/v1/tenants/{tenant_slug}/members/",
+            get(list).post(create),
+            vec![
+                op(Method::GET, "List members with their roles").returns(200, "MemberList"),
+                op(
+                    Method::POST,
+                    "Add a member (creates the user, or links an existing e-mail)",
+                )
+                .body("MemberIn")
+                .returns(201, "Member"),
+            ],
+        )
 }
 
 /// Component schemas of this module.
 pub fn schemas(c: ComponentsBuilder) -> ComponentsBuilder {
-    c.schema_from::<MemberIn>().schema_from::<Member>().schema(
-        "MemberList",
-        utoipa::openapi::schema::ArrayBuilder::new()
-            .items(utoipa::openapi::Ref::from_schema_name("Member"))
-            .build(),
-    )
+    c.schema_from::<MemberIn>()
+        .schema_from::<MemberPatch>()
+        .schema_from::<Member>()
+        .schema(
+            "MemberList",
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(utoipa::openapi::Ref::from_schema_name("Member"))
+                .build(),
+        )
 }

@@ -405,6 +405,24 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Member>;
     async fn list_members(&self, tenant_id: Id) -> StoreResult<Vec<Member>>;
+    /// Gives a member another role (an agent gets a profile); the last admin stays an admin.
+    async fn change_member_role(
+        &self,
+        tenant_id: Id,
+        user_id: Id,
+        role: Role,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Member>;
+    /// Removes a member from the tenant (not the user account); refused for the last admin and
+    /// for an agent serving a ticket.
+    async fn remove_member(
+        &self,
+        tenant_id: Id,
+        user_id: Id,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 
     // --- refresh tokens ---------------------------------------------------------------------
     async fn save_refresh(&self, record: RefreshRecord) -> StoreResult<()>;

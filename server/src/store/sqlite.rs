@@ -33,6 +33,7 @@ use uuid::Uuid;
 use super::*;
 
 mod devices;
+mod members;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/sqlite");
@@ -975,18 +976,7 @@ impl Store for SqliteStore {
             conn.prepare_cached("INSERT INTO memberships (tenant_id, id, user_id, role, doc) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(params![tenant_id.to_string(), membership.id.to_string(), user.id.to_string(), role.as_str(), serde_json::to_string(&membership)?])?;
             let agent = if role == Role::Agent {
-                let agent = AgentProfile {
-                    id: Uuid::new_v4(),
-                    tenant_id,
-                    user_id: user.id,
-                    counter_id: None,
-                    status: AgentStatus::Offline,
-                    queue_ids: Vec::new(),
-                    current_ticket_id: None,
-                    status_changed_at: now,
-                };
-                put_doc(conn, tenant_id, Kind::Agent, agent.id, &agent, now)?;
-                Some(agent)
+                Some(members::new_agent(conn, tenant_id, user.id, now)?)
             } else {
                 None
             };
@@ -994,6 +984,31 @@ impl Store for SqliteStore {
             Ok(Member { user, membership, agent, existing_user })
         })
         .await
+    }
+
+    async fn change_member_role(
+        &self,
+        tenant_id: Id,
+        user_id: Id,
+        role: Role,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Member> {
+        let actor = actor.clone();
+        self.write(move |conn| members::change_role(conn, tenant_id, user_id, role, &actor, now))
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        tenant_id: Id,
+        user_id: Id,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |conn| members::remove(conn, tenant_id, user_id, &actor, now))
+            .await
     }
 
     async fn list_members(&self, tenant_id: Id) -> StoreResult<Vec<Member>> {
