@@ -3,7 +3,7 @@ const { invoke, Channel } = window.__TAURI__.core;
 const $ = (id) => document.getElementById(id);
 let lang = localStorage.getItem("lang") || (navigator.language || "en").slice(0, 2);
 if (!TEXT[lang]) lang = "en";
-let me = null, agent = null, current = null, feed = { connection: "offline", tickets: [] }, queues = {}, stats = {};
+let me = null, agent = null, current = null, feed = { connection: "offline", tickets: [] }, queues = {}, stats = {}, services = {};
 
 const t = (k) => TEXT[lang][k] || TEXT.en[k] || k;
 function applyLang() {
@@ -51,6 +51,8 @@ async function start(signed) {
     queues = Object.fromEntries(qs.results.map((q) => [q.id, q]));
     const ss = await invoke("fetch", { path: "sites/?limit=200" });
     siteZones = Object.fromEntries(ss.results.map((x) => [x.id, x.timezone]));
+    const sv = await invoke("fetch", { path: "services/?limit=200" });
+    services = Object.fromEntries(sv.results.map((x) => [x.id, x.name]));
     $("tr-queue").innerHTML = qs.results.map((q) => `<option value="${q.id}">${q.name}</option>`).join("");
   } catch (p) { problem("work-error", p); }
   await refresh();
@@ -60,6 +62,8 @@ async function start(signed) {
     const was = feed.connection; feed = s;
     if (s.refused) { refresh().then(() => invoke("follow", { onState: ch })); }
     if (was !== "online" && s.connection === "online") refresh();
+    // The floor follows the same events (coalesced: at most one reload per 300 ms).
+    if (currentTab === "floor" && !floorSoon) floorSoon = setTimeout(() => { floorSoon = null; loadFloor(); }, 300);
     render();
   };
   await invoke("follow", { onState: ch });
@@ -82,7 +86,7 @@ const zoneOfQueue = (qid) => (queues[qid] && siteZones[queues[qid].site_id]) || 
 const hhmm = (iso, zone) => iso ? new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", timeZone: zone }) : "";
 
 // --- Floor (managers): queues against their SLA, agents and what they serve.
-let floorTimer = null, members = {};
+let floorTimer = null, floorSoon = null, members = {};
 async function loadFloor() {
   clearTimeout(floorTimer);
   if (currentTab !== "floor") return;
@@ -170,6 +174,8 @@ const RESOURCES = {
   queues: { cols: ["name", "prefix", "algorithm", "sla_target_seconds"], fields: [["site_id", "ref:sites"], ["service_id", "ref:services"], ["name", "text"], ["prefix", "text"],
     ["algorithm", "enum:fifo,priority,sla"], ["sla_target_seconds", "number", 900], ["max_wait_seconds", "number", 1800], ["max_length", "number"]] },
   counters: { cols: ["name"], fields: [["site_id", "ref:sites"], ["name", "text"]] },
+  displays: { cols: ["name", "layout", "language"], noCreate: true, fields: [["name", "text"], ["queue_ids", "refs:queues"], ["language", "enum:fr,en"], ["layout", "enum:landscape,portrait"], ["message", "text"]] },
+  kiosks: { cols: ["name", "language", "printer"], noCreate: true, fields: [["name", "text"], ["queue_ids", "refs:queues"], ["language", "enum:fr,en"], ["printer", "text"]] },
   members: { cols: ["email", "role"], editFields: ["role"], fields: [["email", "text"], ["password", "password"], ["first_name", "text"], ["last_name", "text"], ["role", "enum:agent,manager,admin"]] },
 };
 let resource = "sites", editing = null, refs = {};
@@ -180,7 +186,7 @@ async function loadResource(name) {
   document.querySelectorAll("[data-res]").forEach((b) => b.classList.toggle("on", b.dataset.res === name));
   const spec = RESOURCES[name];
   try {
-    for (const f of spec.fields.filter((f) => f[1].startsWith("ref:"))) refs[f[1].slice(4)] = (await invoke("fetch", { path: `${f[1].slice(4)}/?limit=200` })).results;
+    for (const f of spec.fields.filter((f) => /^refs?:/.test(f[1]))) { const r = f[1].split(":")[1]; refs[r] = (await invoke("fetch", { path: `${r}/?limit=200` })).results; }
     const list = await invoke("fetch", { path: `${name}/?limit=200` });
     const items = (list.results || list).map((x) => (name === "members" ? { id: x.user.id, email: x.user.email, role: x.membership.role } : x));
     $("res-head").innerHTML = `<tr>${spec.cols.map((c) => `<th>${t("f_" + c)}</th>`).join("")}<th></th></tr>`;
@@ -197,11 +203,14 @@ const formFields = (spec) => (editing && spec.editFields ? spec.fields.filter((f
 function form(item) {
   editing = item;
   const spec = RESOURCES[resource];
+  // Screens and kiosks are created by pairing them (Screens & kiosks tab); here they are edited.
+  $("res-form").hidden = !!spec.noCreate && !item;
   $("res-form-title").textContent = `${t(item ? "edit" : "new")} — ${t("r_" + resource)}`;
   $("res-fields").innerHTML = formFields(spec).map(([k, kind, dflt]) => {
     const v = item ? item[k] : dflt;
     let input;
-    if (kind.startsWith("ref:")) input = `<select name="${k}">${(refs[kind.slice(4)] || []).map((o) => `<option value="${o.id}" ${o.id === v ? "selected" : ""}>${esc(o.name)}</option>`).join("")}</select>`;
+    if (kind.startsWith("refs:")) input = `<div class="checks" data-multi="${k}">${(refs[kind.slice(5)] || []).map((o) => `<label><input type="checkbox" value="${o.id}" ${(v || []).includes(o.id) ? "checked" : ""}> ${esc(o.name)}</label>`).join("")}</div>`;
+    else if (kind.startsWith("ref:")) input = `<select name="${k}">${(refs[kind.slice(4)] || []).map((o) => `<option value="${o.id}" ${o.id === v ? "selected" : ""}>${esc(o.name)}</option>`).join("")}</select>`;
     else if (kind.startsWith("enum:")) input = `<select name="${k}">${kind.slice(5).split(",").map((o) => `<option ${o === v ? "selected" : ""}>${o}</option>`).join("")}</select>`;
     else input = `<input name="${k}" type="${kind}" value="${v == null ? "" : esc(v)}">`;
     return `<label><span>${t("f_" + k)}</span>${input}<span class="field-error" data-field="${k}"></span></label>`;
@@ -213,9 +222,11 @@ $("res-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const spec = RESOURCES[resource], body = {};
   for (const [k, kind] of formFields(spec)) {
+    if (kind.startsWith("refs:")) { body[k] = [...document.querySelectorAll(`#res-fields [data-multi="${k}"] input:checked`)].map((c) => c.value); continue; }
     const el = document.querySelector(`#res-fields [name="${k}"]`); const raw = el.value;
     if (kind === "number") { if (raw !== "") body[k] = Number(raw); else if (!editing) continue; else body[k] = null; }
-    else if (raw !== "" || editing) body[k] = raw;
+    else if (raw !== "") body[k] = raw;
+    else if (editing && editing[k] != null) body[k] = ""; // cleared (an absent optional value stays absent)
   }
   try {
     if (editing) await invoke("send", { method: "PATCH", path: `${resource}/${editing.id}/`, body });
@@ -266,7 +277,7 @@ function render() {
     $("cur-number").textContent = current.number;
     $("cur-status").textContent = t("status_" + current.status);
     const q = queues[current.queue_id];
-    $("cur-customer").textContent = [current.customer_name, q && q.name].filter(Boolean).join(" · ");
+    $("cur-customer").textContent = [current.customer_name, q && (services[q.service_id] || q.name)].filter(Boolean).join(" · ");
     $("cur-waited").textContent = `${mins(current.arrived_at)} (${hhmm(current.arrived_at, zoneOfQueue(current.queue_id))})`;
     $("cur-timer").textContent = current.service_started_at ? clock(current.service_started_at) : "—";
     const can = { recall: "called", start_service: "called", close: "in_service", pause: "in_service", resume: "paused", mark_no_show: "called" };
