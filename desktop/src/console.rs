@@ -368,21 +368,14 @@ impl Console {
         self.live.lock().ok()?.as_ref().map(|l| l.signed.clone())
     }
 
-    async fn fresh(&self) -> Result<(), Problem> {
+    /// Rotates the tokens if the access token is at least `age` old (`ZERO`: now).
+    async fn refresh_if_older(&self, age: Duration) -> Result<(), Problem> {
         let _one = self.refreshing.lock().await;
         let (saved, issued) = self.saved()?;
-        if issued.elapsed() >= REFRESH_AFTER {
+        if issued.elapsed() >= age {
             self.rotate(&saved, saved.tenant.as_deref()).await?;
         }
         Ok(())
-    }
-
-    async fn force_refresh(&self) -> Result<(), Problem> {
-        let _one = self.refreshing.lock().await;
-        let (saved, _) = self.saved()?;
-        self.rotate(&saved, saved.tenant.as_deref())
-            .await
-            .map(|_| ())
     }
 
     fn client(&self) -> Result<(ApiClient, String), Problem> {
@@ -407,7 +400,7 @@ impl Console {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, Problem> {
-        self.fresh().await?;
+        self.refresh_if_older(REFRESH_AFTER).await?;
         for attempt in 0..2 {
             let (api, tenant) = self.client()?;
             let url = format!("/api/v1/tenants/{tenant}/{path}");
@@ -416,7 +409,7 @@ impl Console {
                 .await
             {
                 Err(ApiError::Api { status: 401, .. }) if attempt == 0 => {
-                    self.force_refresh().await?
+                    self.refresh_if_older(Duration::ZERO).await?
                 }
                 other => return other.map_err(explain),
             }

@@ -62,7 +62,7 @@ pub enum Channel {
 struct Follow {
     channel: Channel,
     /// The queues a display or kiosk shows (kept current from its `*.updated` events).
-    queues: Vec<String>,
+    queues: Vec<Id>,
     /// A screen in a public place: customer details are left out.
     public: bool,
 }
@@ -78,10 +78,7 @@ impl Follow {
             return e.data["id"].as_str() == Some(id.to_string().as_str());
         }
         (e.kind.starts_with("ticket.") || e.kind == "queue.eta")
-            && self.queues.iter().any(|q| {
-                e.data["queue_id"].as_str() == Some(q.as_str())
-                    || Channel::Queue(q.parse().unwrap_or_default()).wants(e)
-            })
+            && self.queues.iter().any(|q| Channel::Queue(*q).wants(e))
     }
 
     /// What this event means for the session itself: new queues, or the device revoked.
@@ -94,14 +91,10 @@ impl Follow {
     }
 }
 
-fn queue_ids(doc: &Value) -> Vec<String> {
+fn queue_ids(doc: &Value) -> Vec<Id> {
     doc["queue_ids"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|q| q.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|q| q.as_str()?.parse().ok()).collect())
         .unwrap_or_default()
 }
 

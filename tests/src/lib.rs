@@ -249,6 +249,19 @@ impl Api {
             .expect(200)
     }
 
+    /// The actions of the tenant's latest 50 audit entries, newest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        let log = self.get(&self.t("audit-logs/?limit=50")).await.expect(200);
+        log["results"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Starts serving and closes ticket `id` (frees the agent).
     pub async fn serve_and_close(&self, id: &str) {
         self.act(id, "start_service").await;
@@ -330,6 +343,7 @@ pub async fn send(
 pub struct Device {
     pub doc: Value,
     pub api: Api,
+    pub mode: smartqueue_core::device::DeviceMode,
 }
 
 impl Api {
@@ -376,6 +390,11 @@ impl Api {
             .expect(200);
         assert_eq!(grant["status"], "paired");
         Device {
+            mode: if plural == "kiosks" {
+                smartqueue_core::device::DeviceMode::Kiosk
+            } else {
+                smartqueue_core::device::DeviceMode::Display
+            },
             doc: paired,
             api: Api {
                 base: self.base.clone(),
@@ -411,15 +430,10 @@ pub async fn wait_for(
 impl Device {
     /// The credentials the device app keeps after pairing.
     pub fn credentials(&self) -> smartqueue_core::device::DeviceCredentials {
-        use smartqueue_core::device::DeviceMode;
         smartqueue_core::device::DeviceCredentials {
             base_url: self.api.base.clone(),
             tenant_slug: self.api.tenant.clone(),
-            mode: if self.doc.get("printer").is_some() {
-                DeviceMode::Kiosk
-            } else {
-                DeviceMode::Display
-            },
+            mode: self.mode,
             device_id: self.doc["id"].as_str().unwrap_or_default().to_owned(),
             token: self.api.token.clone(),
             device: self.doc.clone(),

@@ -57,3 +57,16 @@ pub async fn closed_with(ws: &mut Ws) -> Option<u16> {
         }
     }
 }
+
+/// Connects to `ws/tenants/{path}` with a 4 KiB receive buffer, for a reader that will stall:
+/// the server's sends then back up instead of disappearing into kernel buffers.
+pub async fn connect_small(addr: std::net::SocketAddr, path: &str) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    let tcp = socket.connect(addr).await.expect("connect");
+    let url = format!("ws://{addr}/ws/tenants/{path}");
+    tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+        .await
+        .expect("ws handshake")
+        .0
+}

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use smartqueue_tests::ws::{connect, next, next_of};
+use smartqueue_tests::ws::{connect, connect_small, next, next_of};
 use smartqueue_tests::{Api, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -323,17 +323,7 @@ async fn a_stalled_reader_is_cut_off_and_memory_stays_flat() {
     let tenant = server.store.tenant_by_slug("bank").await.unwrap().unwrap();
     // A client that subscribes and then never reads, with a small receive buffer so the
     // server's sends back up instead of disappearing into kernel buffers.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(server.addr).await.unwrap();
-    let url = format!(
-        "ws://{}/ws/tenants/bank/?token={}",
-        server.addr, admin.token
-    );
-    let (mut stalled, _) =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
-            .await
-            .unwrap();
+    let mut stalled = connect_small(server.addr, &format!("bank/?token={}", admin.token)).await;
     next(&mut stalled).await.unwrap(); // hello
     let before = rss_mib();
     let qid: uuid::Uuid = q["id"].as_str().unwrap().parse().unwrap();
@@ -449,17 +439,11 @@ async fn stalled_readers_do_not_grow_a_separate_server_process() {
     }
     let mut stalled = Vec::new();
     for _ in 0..50 {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let tcp = socket.connect(server.addr.parse().unwrap()).await.unwrap();
-        let url = format!(
-            "ws://{}/ws/tenants/bank/?token={}",
-            server.addr, admin.token
-        );
-        let (mut ws, _) =
-            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
-                .await
-                .unwrap();
+        let mut ws = connect_small(
+            server.addr.parse().unwrap(),
+            &format!("bank/?token={}", admin.token),
+        )
+        .await;
         next(&mut ws).await.unwrap(); // hello, then never read again
         stalled.push(ws);
     }

@@ -403,6 +403,16 @@ async fn load<R: DeviceResource>(state: &AppState, tenant: Id, id: Id) -> ApiRes
     serde_json::from_value(doc).map_err(ApiError::internal)
 }
 
+/// The IANA time zone of a site (its clock and business day), `UTC` if it has none.
+async fn site_timezone(state: &AppState, tenant: Id, site: Id) -> ApiResult<String> {
+    Ok(state
+        .store
+        .get_entity(tenant, Kind::Site, site)
+        .await?
+        .and_then(|s| s["timezone"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "UTC".into()))
+}
+
 /// Per queue: name, prefix, how many wait and how long a ticket taken now would wait.
 async fn queue_lines(state: &AppState, tenant: Id, ids: &[Id]) -> ApiResult<Vec<Value>> {
     let mut out = Vec::with_capacity(ids.len());
@@ -442,12 +452,7 @@ async fn board(
         .await?;
     // A waiting room is public: no customer names or phone numbers on the screen.
     let results: Vec<Value> = calls.iter().map(|e| e.public().data).collect();
-    let timezone = state
-        .store
-        .get_entity(tenant, Kind::Site, display.site_id)
-        .await?
-        .and_then(|s| s["timezone"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "UTC".into());
+    let timezone = site_timezone(&state, tenant, display.site_id).await?;
     Ok(ApiJson(json!({
         "count": results.len(),
         "results": results,
@@ -476,12 +481,7 @@ async fn menu(
             q["service_description"] = s["description"].clone();
         }
     }
-    let timezone = state
-        .store
-        .get_entity(tenant, Kind::Site, kiosk.site_id)
-        .await?
-        .and_then(|s| s["timezone"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "UTC".into());
+    let timezone = site_timezone(&state, tenant, kiosk.site_id).await?;
     Ok(ApiJson(json!({
         "count": 0,
         "results": [],
@@ -748,13 +748,7 @@ pub fn routes() -> ApiRouter {
 
 /// Component schemas of this module.
 pub fn schemas(c: utoipa::openapi::ComponentsBuilder) -> utoipa::openapi::ComponentsBuilder {
-    use utoipa::openapi::{ObjectBuilder, Type};
-    let free = |desc: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(desc))
-            .build()
-    };
+    use super::doc::free;
     c.schema_from::<PairingIn>()
         .schema_from::<PairingOut>()
         .schema_from::<DeviceKind>()

@@ -268,3 +268,12 @@ fetch('/api/schema/').then(r => r.json()).then(spec => {
   }
 });
 </script></body></html>"#;
+
+/// A documented JSON object whose shape is given in prose (answers assembled from several
+/// entities, such as a display's board).
+pub fn free(desc: &str) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Object)
+        .description(Some(desc))
+        .build()
+}

@@ -131,14 +131,8 @@ pub struct ErrorBody {
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use smartqueue_core as c;
-    use utoipa::openapi::{ObjectBuilder, Type};
     let (_, docs) = api_routes().into_parts();
-    let free = |desc: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(desc))
-            .build()
-    };
+    use doc::free;
     let mut comps = utoipa::openapi::ComponentsBuilder::new()
         .schema_from::<ErrorBody>()
         .schema_from::<c::Ticket>()

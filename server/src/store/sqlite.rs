@@ -302,6 +302,40 @@ fn from_json<T: DeserializeOwned>(s: &str) -> StoreResult<T> {
     Ok(serde_json::from_str(s)?)
 }
 
+/// The tenant's slug (events carry it); None for an unknown tenant.
+fn tenant_slug(conn: &Connection, tenant: Id) -> StoreResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
+        .query_row([tenant.to_string()], |r| r.get(0))
+        .optional()?)
+}
+
+/// The columns `seq, type, at, data` of an `events` row.
+type EventRow = (i64, String, String, String);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+/// An `events` row as the envelope it is published as.
+fn stored_event(
+    tenant: Id,
+    slug: &str,
+    (seq, kind, at, data): EventRow,
+) -> StoreResult<StoredEvent> {
+    let at = DateTime::parse_from_rfc3339(&at)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(StoredEvent {
+        seq,
+        kind,
+        tenant: slug.to_owned(),
+        tenant_id: tenant,
+        at,
+        data: from_json(&data)?,
+    })
+}
+
 fn get_doc<T: DeserializeOwned>(
     conn: &Connection,
     tenant: Id,
@@ -1528,22 +1562,14 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>> {
         self.read(move |conn| {
-            let slug: Option<String> = conn
-                .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
-                .query_row([tenant_id.to_string()], |r| r.get(0))
-                .optional()?;
-            let Some(slug) = slug else { return Ok(Vec::new()) };
+            let Some(slug) = tenant_slug(conn, tenant_id)? else { return Ok(Vec::new()) };
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, type, at, data FROM events WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![tenant_id.to_string(), since, limit], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-            })?;
+            let rows = stmt.query_map(params![tenant_id.to_string(), since, limit], event_row)?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, kind, at, data) = row?;
-                let at = DateTime::parse_from_rfc3339(&at).map(|d| d.with_timezone(&Utc)).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                out.push(StoredEvent { seq, kind, tenant: slug.clone(), tenant_id, at, data: from_json(&data)? });
+                out.push(stored_event(tenant_id, &slug, row?)?);
             }
             Ok(out)
         })
@@ -1682,15 +1708,9 @@ impl Store for SqliteStore {
         queue_ids: Vec<Id>,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>> {
-        self.read(move |conn| {
-            let slug: Option<String> = conn
-                .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
-                .query_row([tenant_id.to_string()], |r| r.get(0))
-                .optional()?;
-            match slug {
-                Some(slug) => devices::recent_calls(conn, tenant_id, slug, &queue_ids, limit),
-                None => Ok(Vec::new()),
-            }
+        self.read(move |conn| match tenant_slug(conn, tenant_id)? {
+            Some(slug) => devices::recent_calls(conn, tenant_id, &slug, &queue_ids, limit),
+            None => Ok(Vec::new()),
         })
         .await
     }

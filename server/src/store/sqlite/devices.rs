@@ -150,9 +150,7 @@ pub(super) fn claim_pairing(
     let device_id: Id = device
         .parse()
         .map_err(|_| StoreError::NotFound("pairing"))?;
-    let slug: String = conn
-        .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
-        .query_row([&tenant], |r| r.get(0))?;
+    let slug = tenant_slug(conn, tenant_id)?.ok_or(StoreError::NotFound("pairing"))?;
     conn.prepare_cached(
         "INSERT INTO device_tokens (token_hash, tenant_id, kind, device_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -229,7 +227,7 @@ pub(super) fn revoke(
 pub(super) fn recent_calls(
     conn: &Connection,
     tenant: Id,
-    slug: String,
+    slug: &str,
     queue_ids: &[Id],
     limit: u32,
 ) -> StoreResult<Vec<StoredEvent>> {
@@ -240,37 +238,18 @@ pub(super) fn recent_calls(
            AND type IN ('ticket.called', 'ticket.recalled')
          ORDER BY seq DESC",
     )?;
-    let rows = stmt.query_map(params![tenant.to_string(), RECENT_CALLS_SCAN], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
+    let rows = stmt.query_map(params![tenant.to_string(), RECENT_CALLS_SCAN], event_row)?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, kind, at, data) = row?;
-        let data: Value = from_json(&data)?;
-        if !data["queue_id"]
+        let e = stored_event(tenant, slug, row?)?;
+        if e.data["queue_id"]
             .as_str()
             .is_some_and(|q| wanted.iter().any(|w| w == q))
         {
-            continue;
-        }
-        let at = DateTime::parse_from_rfc3339(&at)
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        out.push(StoredEvent {
-            seq,
-            kind,
-            tenant: slug.clone(),
-            tenant_id: tenant,
-            at,
-            data,
-        });
-        if out.len() >= limit as usize {
-            break;
+            out.push(e);
+            if out.len() >= limit as usize {
+                break;
+            }
         }
     }
     Ok(out)
