@@ -75,6 +75,7 @@ fn print_logins(url: &str, logins: &[crate::demo::DemoLogin]) {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::alloc::disable_huge_pages();
     // Structured logs: JSON lines when SMARTQUEUE_LOG_FORMAT=json (for log shippers), readable
     // text otherwise. Each request's span carries its method, route and request id.
     let filter =

@@ -9,6 +9,7 @@
 //! * [`eta_events`] — `queue.eta` events when a queue's estimated wait moves.
 //! * [`cli`] — `serve`, `create-tenant`, `migrate`.
 
+pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -72,17 +73,6 @@ pub async fn serve(
     .await
 }
 
-/// Password hashing allocates ~19 MiB per sign-in. glibc's adaptive mmap threshold then rises
-/// to that size and such blocks are recycled inside per-thread arenas instead of being returned,
-/// which grew the server to hundreds of MiB after a few dozen sign-ins (BENCHMARKS.md). A fixed
-/// threshold keeps large blocks mmapped, so freeing them gives the memory back.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn tune_allocator() {
-    // SAFETY: mallopt only sets an allocator parameter; it is called once, before any thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn tune_allocator() {}
+/// The process's allocator: [`alloc::Allocator`].
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;

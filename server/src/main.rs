@@ -1,6 +1,5 @@
 //! `smartqueue-server` command line: see `smartqueue_server::cli`.
 
 fn main() -> std::process::ExitCode {
-    smartqueue_server::tune_allocator();
     smartqueue_server::cli::main()
 }

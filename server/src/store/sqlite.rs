@@ -46,6 +46,13 @@ const MAX_BATCH: usize = 512;
 /// Read connections, and the most reads running at once: more would only add blocking threads
 /// and connection churn on a small machine, while WAL readers never wait for the writer.
 const READ_POOL: usize = 4;
+/// How often the checkpoint thread copies the WAL back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// WAL pages after which the writer checkpoints by itself (only if the checkpoint thread falls
+/// far behind; SQLite's default of 1,000 would put that work back on the writer).
+const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
+/// Prepared statements kept per connection (more than the store has distinct statements).
+const STATEMENT_CACHE: usize = 256;
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
@@ -54,6 +61,8 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Dropping it stops the checkpoint thread.
+    checkpointer: Mutex<Option<mpsc::Sender<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<tokio::sync::Semaphore>,
     events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
@@ -92,7 +101,14 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // in a 16 MiB page cache. Larger caches made every commit slower (SQLite walks the whole
     // cache when a transaction ends); mmap gave little and inflated RSS (measured, BENCHMARKS.md).
     conn.pragma_update(None, "cache_size", -16384)?;
+    // Every job runs in a savepoint, whose sub-journal (the original of each page it changes)
+    // would otherwise be a temporary file, created and written through on every transaction.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The writer runs a few dozen distinct statements; rusqlite caches 16 by default, and a
+    // statement pushed out is parsed and planned again on its next use.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     embedded::migrations::runner()
         .run(&mut conn)
         .map_err(|e| StoreError::Migration(e.to_string()))?;
@@ -105,6 +121,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -126,7 +143,11 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let step = |sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut s| s.execute([]).map(drop))
+        };
+        if let Err(e) = step("BEGIN IMMEDIATE") {
             let msg = e.to_string();
             for job in batch {
                 let (_, reply) = job(None);
@@ -136,18 +157,19 @@ fn writer_loop(
         }
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            // Prepared once (see `step`): parsing these on every job showed in the profile.
+            let _ = step("SAVEPOINT job");
             let mark = PENDING_EVENTS.with(|p| p.borrow().len());
             let (ok, reply) = job(Some(&conn));
             if !ok {
-                let _ = conn.execute_batch("ROLLBACK TO job");
+                let _ = step("ROLLBACK TO job");
                 PENDING_EVENTS.with(|p| p.borrow_mut().truncate(mark));
             }
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = step("RELEASE job");
             replies.push(reply);
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
+        let committed = step("COMMIT").map_err(|e| {
+            let _ = step("ROLLBACK");
             e.to_string()
         });
         // Events go out only once their transaction is durable, in commit order.
@@ -164,6 +186,20 @@ fn writer_loop(
     }
 }
 
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on its own connection until `stop` is dropped.
+///
+/// Left to SQLite, the checkpoint runs inside whichever commit crosses the threshold: the writer
+/// (and every request waiting on it) then stalls while pages are copied and the database file is
+/// fsynced, which made the slowest creates 50 ms. A passive checkpoint here runs beside the
+/// writer on the other core and never blocks it.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database at `path` and starts the writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -176,9 +212,19 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, publisher))
             .map_err(|e| StoreError::Migration(format!("cannot start the writer thread: {e}")))?;
+        let checkpoint_conn = Connection::open(&path)?;
+        checkpoint_conn.busy_timeout(std::time::Duration::from_secs(1))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stopped))
+            .map_err(|e| {
+                StoreError::Migration(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
+            checkpointer: Mutex::new(Some(stop)),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
             events,
@@ -194,6 +240,9 @@ impl SqliteStore {
     pub fn close(&self) {
         if let Ok(mut w) = self.writer.lock() {
             w.take();
+        }
+        if let Ok(mut c) = self.checkpointer.lock() {
+            c.take();
         }
     }
 
@@ -653,7 +702,12 @@ fn with_queue_lengths(mut data: Value, changed: &[(Id, i64)]) -> Value {
 /// Positions are counted on whichever side of the ticket is short: the tickets behind it
 /// (a new ticket is usually last, so this is usually zero), else the ones ahead. At most this
 /// many index entries are scanned on the first side.
-const POSITION_SCAN: i64 = 256;
+macro_rules! position_scan {
+    () => {
+        256
+    };
+}
+const POSITION_SCAN: i64 = position_scan!();
 
 /// 1-based position of a waiting ticket in its queue's calling order.
 fn position(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreResult<Option<u32>> {
@@ -664,10 +718,12 @@ fn position(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreResult<
     let (tenant, queue) = (t.tenant_id.to_string(), t.queue_id.to_string());
     let behind: i64 = conn
         .prepare_cached(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
-               AND (lane, deadline_us, queued_at_us, sequence) > (?3, ?4, ?5, ?6) LIMIT ?7)",
+            // The limit is a literal: SQLite plans around a bound LIMIT's value, so a `LIMIT ?`
+            // made it re-prepare the statement on every run (17 % of the writer's time).
+            concat!("SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
+               AND (lane, deadline_us, queued_at_us, sequence) > (?3, ?4, ?5, ?6) LIMIT ", position_scan!(), ")"),
         )?
-        .query_row(params![tenant, queue, lane_num(t.lane), key.deadline_us, key.queued_at_us, t.sequence, POSITION_SCAN], |r| r.get(0))?;
+        .query_row(params![tenant, queue, lane_num(t.lane), key.deadline_us, key.queued_at_us, t.sequence], |r| r.get(0))?;
     if behind < POSITION_SCAN {
         let total = waiting_count(conn, t.tenant_id, t.queue_id)?;
         return Ok(Some((total - behind).max(1) as u32));

@@ -2,6 +2,5 @@
 //! a separate process find it (`CARGO_BIN_EXE_smartqueue-test-server`) without another build.
 
 fn main() -> std::process::ExitCode {
-    smartqueue_server::tune_allocator();
     smartqueue_server::cli::main()
 }
