@@ -381,7 +381,11 @@ impl Inner {
         if had_view {
             url.push_str(&format!("&since={since}"));
         }
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        // Events are small JSON frames; tungstenite zeroes `read_buffer_size` bytes on every read
+        // (128 KiB by default), so a small buffer saves a large memset per frame.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
             .await
             .map_err(|e| SyncError::Ws(e.to_string()))?;
         self.update(|s| s.connection = Connection::Syncing);

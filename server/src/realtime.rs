@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -75,7 +75,7 @@ impl Follow {
             other => return other.wants(e),
         };
         if e.kind.starts_with(prefix) {
-            return e.data["id"].as_str() == Some(id.to_string().as_str());
+            return is_id(&e.data["id"], &id);
         }
         (e.kind.starts_with("ticket.") || e.kind == "queue.eta")
             && self.queues.iter().any(|q| Channel::Queue(*q).wants(e))
@@ -98,12 +98,17 @@ fn queue_ids(doc: &Value) -> Vec<Id> {
         .unwrap_or_default()
 }
 
+/// Whether `v` is the string form of `id` (without allocating: this runs for every
+/// subscriber of every event).
+fn is_id(v: &Value, id: &Id) -> bool {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    v.as_str() == Some(&*id.hyphenated().encode_lower(&mut buf))
+}
+
 impl Channel {
     /// Whether `e` belongs on this channel.
     pub fn wants(&self, e: &StoredEvent) -> bool {
-        let id_is = |field: &str, id: &Id| {
-            e.data.get(field).and_then(Value::as_str) == Some(id.to_string().as_str())
-        };
+        let id_is = |field: &str, id: &Id| e.data.get(field).is_some_and(|v| is_id(v, id));
         match self {
             Channel::Tenant => true,
             Channel::Queue(q) => {
@@ -111,8 +116,9 @@ impl Channel {
                     || e.data["transfers"]
                         .as_array()
                         .and_then(|t| t.last())
-                        .and_then(|h| h["from_queue_id"].as_str())
-                        .is_some_and(|from| from == q.to_string() && e.kind == "ticket.transferred")
+                        .is_some_and(|h| {
+                            e.kind == "ticket.transferred" && is_id(&h["from_queue_id"], q)
+                        })
             }
             Channel::Ticket(t) => e.kind.starts_with("ticket.") && id_is("id", t),
             Channel::Agent(a) => {
@@ -144,7 +150,7 @@ async fn send_json(socket: &mut WebSocket, v: &impl serde::Serialize) -> bool {
     send_text(socket, text).await
 }
 
-async fn send_text(socket: &mut WebSocket, text: String) -> bool {
+async fn send_text(socket: &mut WebSocket, text: impl Into<Utf8Bytes>) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
         Ok(Ok(()))
@@ -355,9 +361,9 @@ async fn session(
                         continue;
                     }
                     let revoked = follow.observe(e);
-                    // The envelope was serialized once for everyone; this only copies it.
-                    let text = if follow.public { live_event.public_json() } else { &live_event.json };
-                    if !send_text(&mut socket, text.to_owned()).await {
+                    // The envelope was serialized once for everyone; this shares it.
+                    let text = if follow.public { live_event.public_json() } else { live_event.json() };
+                    if !send_text(&mut socket, text.clone()).await {
                         return; // stalled reader: drop it
                     }
                     if revoked {

@@ -10,6 +10,7 @@
 
 pub mod sqlite;
 
+use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -289,30 +290,44 @@ pub struct StoredEvent {
     pub data: Value,
 }
 
-/// A committed event as published to subscribers: the event and its envelope JSON, serialized
-/// once by the publisher and shared by every WebSocket session that forwards it.
+/// A committed event as published to subscribers. Its envelope JSON is made once, by the first
+/// WebSocket session that forwards it, and shared by all the others (not by the writer thread,
+/// which would pay for it even with nobody listening).
 #[derive(Debug)]
 pub struct LiveEvent {
     pub event: StoredEvent,
-    pub json: String,
+    // Shared bytes: each session hands the same buffer to its socket, nothing is copied.
+    json: std::sync::OnceLock<Utf8Bytes>,
     /// The envelope without customer details, made on first use by a device's session.
-    public: std::sync::OnceLock<String>,
+    public: std::sync::OnceLock<Utf8Bytes>,
 }
 
 impl LiveEvent {
-    /// A committed event and its serialized envelope.
-    pub fn new(event: StoredEvent, json: String) -> Self {
+    /// A committed event.
+    pub fn new(event: StoredEvent) -> Self {
         LiveEvent {
             event,
-            json,
+            json: std::sync::OnceLock::new(),
             public: std::sync::OnceLock::new(),
         }
     }
 
+    /// The envelope `{seq, type, tenant, at, data}`, serialized once for every subscriber.
+    pub fn json(&self) -> &Utf8Bytes {
+        self.json.get_or_init(|| {
+            serde_json::to_string(&self.event)
+                .unwrap_or_default()
+                .into()
+        })
+    }
+
     /// [`StoredEvent::public`] serialized, once for all the screens that forward it.
-    pub fn public_json(&self) -> &str {
-        self.public
-            .get_or_init(|| serde_json::to_string(&self.event.public()).unwrap_or_default())
+    pub fn public_json(&self) -> &Utf8Bytes {
+        self.public.get_or_init(|| {
+            serde_json::to_string(&self.event.public())
+                .unwrap_or_default()
+                .into()
+        })
     }
 }
 

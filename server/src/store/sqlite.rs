@@ -6,11 +6,12 @@
 //! only then answers the callers. Writes are therefore serialized — which is what makes numbers
 //! gap-free and call-next exclusive without any lock juggling — while the commit (the expensive
 //! fsync) is shared by every request that arrived meanwhile. `synchronous=FULL` keeps each
-//! answered write durable.
+//! answered write durable. A second thread runs the WAL checkpoints.
 //!
 //! **Readers** use a small pool of read-only connections on blocking threads; WAL lets them run
 //! beside the writer and see only committed data.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -135,6 +136,8 @@ fn writer_loop(
     rx: mpsc::Receiver<Job>,
     events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
 ) {
+    CONFIG_CACHE.with(|c| *c.borrow_mut() = Some(HashMap::new()));
+    let forget_all = || CONFIG_CACHE.with(|c| *c.borrow_mut() = Some(HashMap::new()));
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -162,6 +165,7 @@ fn writer_loop(
             let mark = PENDING_EVENTS.with(|p| p.borrow().len());
             let (ok, reply) = job(Some(&conn));
             if !ok {
+                forget_all();
                 let _ = step("ROLLBACK TO job");
                 PENDING_EVENTS.with(|p| p.borrow_mut().truncate(mark));
             }
@@ -169,19 +173,21 @@ fn writer_loop(
             replies.push(reply);
         }
         let committed = step("COMMIT").map_err(|e| {
+            forget_all();
             let _ = step("ROLLBACK");
             e.to_string()
         });
-        // Events go out only once their transaction is durable, in commit order.
+        // Callers are answered first: publishing wakes every subscribed session (ten thousand
+        // screens, say), and an answer queued behind them reached the agent who called ~100 ms
+        // late. Events go out only once their transaction is durable, in commit order.
         let pending = PENDING_EVENTS.with(|p| std::mem::take(&mut *p.borrow_mut()));
-        if committed.is_ok() {
-            for event in pending {
-                let json = serde_json::to_string(&event).unwrap_or_default();
-                let _ = events.send(Arc::new(LiveEvent::new(event, json)));
-            }
-        }
         for reply in replies {
             reply(committed.clone());
+        }
+        if committed.is_ok() {
+            for event in pending {
+                let _ = events.send(Arc::new(LiveEvent::new(event)));
+            }
         }
     }
 }
@@ -385,7 +391,67 @@ fn stored_event(
     })
 }
 
-fn get_doc<T: DeserializeOwned>(
+/// Parsed documents by (tenant, kind, id); see `CONFIG_CACHE`.
+type ConfigCache = HashMap<(Id, Kind, Id), Box<dyn std::any::Any>>;
+
+thread_local! {
+    /// Parsed configuration documents (sites, services, queues, counters) read by the writer:
+    /// every ticket write needs its queue and site, and parsing them each time was a few percent
+    /// of the writer's time. Only the writer thread uses it, and it is the only writer: each
+    /// change of a document removes its entry, and a rolled-back job clears the whole cache (it
+    /// may have cached something that was never committed). Readers never cache.
+    static CONFIG_CACHE: std::cell::RefCell<Option<ConfigCache>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn cacheable(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Site | Kind::Service | Kind::Queue | Kind::Counter
+    )
+}
+
+/// Forgets a cached document (it changed or was deleted).
+fn uncache(tenant: Id, kind: Kind, id: Id) {
+    CONFIG_CACHE.with(|c| {
+        if let Some(map) = c.borrow_mut().as_mut() {
+            map.remove(&(tenant, kind, id));
+        }
+    });
+}
+
+fn get_doc<T: DeserializeOwned + Clone + 'static>(
+    conn: &Connection,
+    tenant: Id,
+    kind: Kind,
+    id: Id,
+) -> StoreResult<Option<T>> {
+    let key = (tenant, kind, id);
+    if cacheable(kind)
+        && let Some(hit) = CONFIG_CACHE.with(|c| {
+            c.borrow()
+                .as_ref()
+                .and_then(|m| m.get(&key))
+                .and_then(|d| d.downcast_ref::<T>())
+                .cloned()
+        })
+    {
+        return Ok(Some(hit));
+    }
+    let doc = load_doc::<T>(conn, tenant, kind, id)?;
+    if cacheable(kind)
+        && let Some(d) = &doc
+    {
+        CONFIG_CACHE.with(|c| {
+            if let Some(map) = c.borrow_mut().as_mut() {
+                map.insert(key, Box::new(d.clone()));
+            }
+        });
+    }
+    Ok(doc)
+}
+
+fn load_doc<T: DeserializeOwned>(
     conn: &Connection,
     tenant: Id,
     kind: Kind,
@@ -401,7 +467,7 @@ fn get_doc<T: DeserializeOwned>(
     raw.map(|s| from_json(&s)).transpose()
 }
 
-fn require_doc<T: DeserializeOwned>(
+fn require_doc<T: DeserializeOwned + Clone + 'static>(
     conn: &Connection,
     tenant: Id,
     kind: Kind,
@@ -418,6 +484,7 @@ fn put_doc<T: Serialize>(
     doc: &T,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    uncache(tenant, kind, id);
     conn.prepare_cached(
         "INSERT INTO entities (tenant_id, kind, id, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (tenant_id, kind, id) DO UPDATE SET doc = excluded.doc",
@@ -473,6 +540,61 @@ fn audit(
     Ok(())
 }
 
+/// The audit entry of a creation whose document was already serialized (`after_json`, e.g. by
+/// [`emit_json`]): the same row as [`audit`] writes, without serializing the document again.
+#[allow(clippy::too_many_arguments)]
+fn audit_created(
+    conn: &Connection,
+    tenant: Id,
+    actor: &Actor,
+    action: &str,
+    entity_type: &str,
+    entity_id: Id,
+    after_json: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    /// [`AuditLog`]'s fields, in its order, with `after` embedded as is.
+    #[derive(Serialize)]
+    struct Row<'a> {
+        id: Uuid,
+        tenant_id: Id,
+        actor_user_id: Option<Id>,
+        actor_kind: &'a str,
+        action: &'a str,
+        entity_type: &'a str,
+        entity_id: Id,
+        before: Option<()>,
+        after: &'a serde_json::value::RawValue,
+        request_id: Option<&'a str>,
+        created_at: DateTime<Utc>,
+    }
+    let row = Row {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        actor_user_id: actor.user_id,
+        actor_kind: actor.kind,
+        action,
+        entity_type,
+        entity_id,
+        before: None,
+        after: serde_json::from_str(after_json)?,
+        request_id: actor.request_id.as_deref(),
+        created_at: now,
+    };
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        tenant.to_string(),
+        row.id.to_string(),
+        ts(now),
+        entity_type,
+        entity_id.to_string(),
+        serde_json::to_string(&row)?
+    ])?;
+    Ok(())
+}
+
 /// For an update (both sides are objects), keeps only the fields that changed, so an audit entry
 /// says exactly what a change did and stays small; creations and deletions keep the whole object.
 fn changed_fields(before: Option<Value>, after: Option<Value>) -> (Option<Value>, Option<Value>) {
@@ -506,19 +628,25 @@ fn emit(
     data: &Value,
     now: DateTime<Utc>,
 ) -> StoreResult<i64> {
+    emit_json(conn, tenant, kind, data, now).map(|(seq, _)| seq)
+}
+
+/// [`emit`], also returning `data` as it was serialized into the log (for the audit entry).
+fn emit_json(
+    conn: &Connection,
+    tenant: Id,
+    kind: &str,
+    data: &Value,
+    now: DateTime<Utc>,
+) -> StoreResult<(i64, String)> {
     let (seq, slug): (i64, String) = conn
         .prepare_cached("UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq, slug")?
         .query_row([tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let json = serde_json::to_string(data)?;
     conn.prepare_cached(
         "INSERT INTO events (tenant_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![
-        tenant.to_string(),
-        seq,
-        kind,
-        ts(now),
-        serde_json::to_string(data)?
-    ])?;
+    .execute(params![tenant.to_string(), seq, kind, ts(now), json])?;
     // Held until the transaction commits; the writer loop publishes or discards it.
     PENDING_EVENTS.with(|p| {
         p.borrow_mut().push(StoredEvent {
@@ -530,7 +658,7 @@ fn emit(
             data: data.clone(),
         })
     });
-    Ok(seq)
+    Ok((seq, json))
 }
 
 thread_local! {
@@ -638,14 +766,17 @@ fn update_ticket(conn: &Connection, t: &Ticket, policy: &QueuePolicy) -> StoreRe
     Ok(())
 }
 
-/// Adds `delta` to a queue's waiting count.
-fn bump_waiting(conn: &Connection, tenant: Id, queue: Id, delta: i64) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO queue_waiting (tenant_id, queue_id, waiting) VALUES (?1, ?2, ?3)
-         ON CONFLICT (tenant_id, queue_id) DO UPDATE SET waiting = waiting + excluded.waiting",
-    )?
-    .execute(params![tenant.to_string(), queue.to_string(), delta])?;
-    Ok(())
+/// Adds `delta` to a queue's waiting count and returns the new count.
+fn bump_waiting(conn: &Connection, tenant: Id, queue: Id, delta: i64) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO queue_waiting (tenant_id, queue_id, waiting) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant_id, queue_id) DO UPDATE SET waiting = waiting + excluded.waiting
+             RETURNING waiting",
+        )?
+        .query_row(params![tenant.to_string(), queue.to_string(), delta], |r| {
+            r.get(0)
+        })?)
 }
 
 /// Number of waiting tickets in a queue (O(1)).
@@ -657,7 +788,6 @@ fn waiting_count(conn: &Connection, tenant: Id, queue: Id) -> StoreResult<i64> {
         .unwrap_or(0))
 }
 
-/// Keeps the waiting counts right across a ticket's change from `before` to `after`.
 /// Keeps the waiting counts right across a ticket's change from `before` to `after`, and
 /// returns the new length of each queue whose line changed.
 fn track_waiting(
@@ -672,12 +802,10 @@ fn track_waiting(
     let mut changed = Vec::new();
     if was != is {
         if let Some(q) = was {
-            bump_waiting(conn, after.tenant_id, q, -1)?;
-            changed.push((q, waiting_count(conn, after.tenant_id, q)?));
+            changed.push((q, bump_waiting(conn, after.tenant_id, q, -1)?));
         }
         if let Some(q) = is {
-            bump_waiting(conn, after.tenant_id, q, 1)?;
-            changed.push((q, waiting_count(conn, after.tenant_id, q)?));
+            changed.push((q, bump_waiting(conn, after.tenant_id, q, 1)?));
         }
     }
     Ok(changed)
@@ -1281,6 +1409,7 @@ impl Store for SqliteStore {
                 // Its tokens die with it, and its open sockets are told.
                 devices::revoke(conn, tenant_id, device, id, false, now)?;
             }
+            uncache(tenant_id, kind, id);
             conn.prepare_cached("DELETE FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3")?
                 .execute(params![tenant_id.to_string(), kind.as_str(), id.to_string()])?;
             audit(conn, tenant_id, &actor, &format!("{}.delete", kind.as_str()), kind.as_str(), id, Some(before), None, now)
@@ -1348,9 +1477,9 @@ impl Store for SqliteStore {
             let changed = track_waiting(conn, None, &t)?;
             let pos = position(conn, &t, &policy)?;
             let data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
-            emit(conn, tenant_id, "ticket.created", &data, now)?;
+            let (_, data_json) = emit_json(conn, tenant_id, "ticket.created", &data, now)?;
             metrics::counter!("smartqueue_tickets_created_total").increment(1);
-            audit(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, None, Some(data), now)?;
+            audit_created(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, &data_json, now)?;
             let out = PlacedTicket { ticket: t, position: pos };
             Ok(out)
         })

@@ -16,6 +16,7 @@ use serde_json::json;
 use smartqueue_tests::load::{ServerProcess, rss_mib};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Parser)]
 #[command(about = "SmartQueue WebSocket fan-out benchmark")]
@@ -53,6 +54,20 @@ fn raise_fd_limit() {
     }
 }
 
+/// CPU time (user + system) of process `pid` so far, in microseconds (Linux `/proc`).
+fn cpu_us(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    f.get(10..12).map_or(0.0, |t| (t[0] + t[1]) / hz * 1e6)
+}
+
 fn pct(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -70,8 +85,10 @@ async fn main() {
     let q = admin.queue("A", "fifo").await;
     let agent = admin.agent("agent@fan.test", &[&q]).await;
     let qid = q["id"].as_str().unwrap().to_owned();
-    println!("| subscribers | calls | frames | p50 ms | p99 ms | max ms | server RSS MiB |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| subscribers | calls | frames | call answered ms (p50) | first frame ms (p50) | p50 ms | p99 ms | max ms | server RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &n in &args.subscribers {
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, Instant)>();
         let mut ready = 0;
@@ -85,7 +102,16 @@ async fn main() {
             let (url, tx, ready_tx) = (url.clone(), tx.clone(), ready_tx.clone());
             tasks.push(tokio::spawn(async move {
                 let mut ws = loop {
-                    match tokio_tungstenite::connect_async(url.as_str()).await {
+                    // A small read buffer: tungstenite zeroes `read_buffer_size` bytes on every
+                    // read, and its 128 KiB default made that memset half the harness's time.
+                    let config = WebSocketConfig::default().read_buffer_size(4096);
+                    match tokio_tungstenite::connect_async_with_config(
+                        url.as_str(),
+                        Some(config),
+                        true,
+                    )
+                    .await
+                    {
                         Ok((ws, _)) => break ws,
                         Err(_) => {
                             tokio::time::sleep(Duration::from_millis(20 + (i % 50) as u64)).await
@@ -119,7 +145,10 @@ async fn main() {
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let cpu_before = (cpu_us(&pid.to_string()), cpu_us("self"));
         let mut latencies = Vec::new();
+        let mut call_ms = Vec::new();
+        let mut firsts = Vec::new();
         let mut frames = 0;
         for _ in 0..args.rounds {
             admin
@@ -131,29 +160,44 @@ async fn main() {
                 .post(&agent.t("agents/call-next/"), &json!({}))
                 .await
                 .expect(200);
+            call_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
             let id = called["ticket"]["id"].as_str().unwrap().to_owned();
             let deadline = Instant::now() + Duration::from_secs(30);
             let mut got = 0;
+            let mut first = f64::MAX;
             while got < n && Instant::now() < deadline {
                 if let Ok(Some((tid, at))) =
                     tokio::time::timeout(Duration::from_secs(30), rx.recv()).await
                     && tid == id
                 {
                     got += 1;
-                    latencies.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+                    let ms = at.duration_since(sent).as_secs_f64() * 1000.0;
+                    first = first.min(ms);
+                    latencies.push(ms);
                 }
             }
             frames += got;
+            firsts.push(first);
             // Free the agent for the next round.
             agent.serve_and_close(&id).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let rss = rss_mib(pid).unwrap_or(0.0);
+        let per_frame = |before: f64, now: f64| (now - before) / (frames.max(1) as f64);
+        eprintln!(
+            "{n} subscribers: CPU per frame delivered: server {:.1} µs, harness {:.1} µs (whole rounds, incl. the calls)",
+            per_frame(cpu_before.0, cpu_us(&pid.to_string())),
+            per_frame(cpu_before.1, cpu_us("self"))
+        );
+        call_ms.sort_by(|a, b| a.total_cmp(b));
+        firsts.sort_by(|a, b| a.total_cmp(b));
         latencies.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "| {n} | {} | {frames}/{} | {:.2} | {:.2} | {:.2} | {rss:.1} |",
+            "| {n} | {} | {frames}/{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {rss:.1} |",
             args.rounds,
             n * args.rounds,
+            pct(&call_ms, 0.5),
+            pct(&firsts, 0.5),
             pct(&latencies, 0.5),
             pct(&latencies, 0.99),
             latencies.last().copied().unwrap_or(0.0)
