@@ -136,8 +136,12 @@ fn writer_loop(
     rx: mpsc::Receiver<Job>,
     events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
 ) {
-    CONFIG_CACHE.with(|c| *c.borrow_mut() = Some(HashMap::new()));
-    let forget_all = || CONFIG_CACHE.with(|c| *c.borrow_mut() = Some(HashMap::new()));
+    reset_config_cache();
+    // Transaction statements, prepared once: parsing them on every job showed in the profile.
+    let step = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]).map(drop))
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -146,10 +150,6 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let step = |sql: &str| {
-            conn.prepare_cached(sql)
-                .and_then(|mut s| s.execute([]).map(drop))
-        };
         if let Err(e) = step("BEGIN IMMEDIATE") {
             let msg = e.to_string();
             for job in batch {
@@ -160,12 +160,11 @@ fn writer_loop(
         }
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
-            // Prepared once (see `step`): parsing these on every job showed in the profile.
             let _ = step("SAVEPOINT job");
             let mark = PENDING_EVENTS.with(|p| p.borrow().len());
             let (ok, reply) = job(Some(&conn));
             if !ok {
-                forget_all();
+                reset_config_cache();
                 let _ = step("ROLLBACK TO job");
                 PENDING_EVENTS.with(|p| p.borrow_mut().truncate(mark));
             }
@@ -173,7 +172,7 @@ fn writer_loop(
             replies.push(reply);
         }
         let committed = step("COMMIT").map_err(|e| {
-            forget_all();
+            reset_config_cache();
             let _ = step("ROLLBACK");
             e.to_string()
         });
@@ -411,6 +410,11 @@ fn cacheable(kind: Kind) -> bool {
     )
 }
 
+/// Turns the cache on for this thread (the writer), empty; also how a rollback forgets it all.
+fn reset_config_cache() {
+    CONFIG_CACHE.with(|c| *c.borrow_mut() = Some(HashMap::new()));
+}
+
 /// Forgets a cached document (it changed or was deleted).
 fn uncache(tenant: Id, kind: Kind, id: Id) {
     CONFIG_CACHE.with(|c| {
@@ -426,22 +430,22 @@ fn get_doc<T: DeserializeOwned + Clone + 'static>(
     kind: Kind,
     id: Id,
 ) -> StoreResult<Option<T>> {
+    if !cacheable(kind) {
+        return load_doc(conn, tenant, kind, id);
+    }
     let key = (tenant, kind, id);
-    if cacheable(kind)
-        && let Some(hit) = CONFIG_CACHE.with(|c| {
-            c.borrow()
-                .as_ref()
-                .and_then(|m| m.get(&key))
-                .and_then(|d| d.downcast_ref::<T>())
-                .cloned()
-        })
-    {
-        return Ok(Some(hit));
+    let hit = CONFIG_CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|m| m.get(&key))
+            .and_then(|d| d.downcast_ref::<T>())
+            .cloned()
+    });
+    if hit.is_some() {
+        return Ok(hit);
     }
     let doc = load_doc::<T>(conn, tenant, kind, id)?;
-    if cacheable(kind)
-        && let Some(d) = &doc
-    {
+    if let Some(d) = &doc {
         CONFIG_CACHE.with(|c| {
             if let Some(map) = c.borrow_mut().as_mut() {
                 map.insert(key, Box::new(d.clone()));
@@ -526,16 +530,29 @@ fn audit(
         request_id: actor.request_id.clone(),
         created_at: now,
     };
+    insert_audit_row(conn, tenant, entry.id, entity_type, entity_id, &entry, now)
+}
+
+/// Writes one `audit_logs` row whose `doc` is `entry` (an [`AuditLog`] or the same shape).
+fn insert_audit_row(
+    conn: &Connection,
+    tenant: Id,
+    id: Id,
+    entity_type: &str,
+    entity_id: Id,
+    entry: &impl Serialize,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         tenant.to_string(),
-        entry.id.to_string(),
+        id.to_string(),
         ts(now),
         entity_type,
         entity_id.to_string(),
-        serde_json::to_string(&entry)?
+        serde_json::to_string(entry)?
     ])?;
     Ok(())
 }
@@ -581,18 +598,7 @@ fn audit_created(
         request_id: actor.request_id.as_deref(),
         created_at: now,
     };
-    conn.prepare_cached(
-        "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        tenant.to_string(),
-        row.id.to_string(),
-        ts(now),
-        entity_type,
-        entity_id.to_string(),
-        serde_json::to_string(&row)?
-    ])?;
-    Ok(())
+    insert_audit_row(conn, tenant, row.id, entity_type, entity_id, &row, now)
 }
 
 /// For an update (both sides are objects), keeps only the fields that changed, so an audit entry
