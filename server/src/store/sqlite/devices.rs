@@ -109,14 +109,14 @@ pub(super) fn pair_device(
         kind.as_str(),
         device_id,
         Some(before),
-        Some(after.clone()),
+        Some(&after),
         now,
     )?;
     emit(
         conn,
         tenant,
         &format!("{}.paired", kind.as_str()),
-        &after,
+        after.clone(),
         now,
     )?;
     Ok(after)
@@ -218,7 +218,7 @@ pub(super) fn revoke(
         conn,
         tenant,
         &format!("{}.revoked", kind.as_str()),
-        &serde_json::json!({ "id": device_id }),
+        serde_json::json!({ "id": device_id }),
         now,
     )?;
     Ok(changed)

@@ -81,7 +81,7 @@ pub(super) fn change_role(
         "membership",
         membership.id,
         Some(before),
-        Some(serde_json::to_value(&membership)?),
+        Some(&serde_json::to_value(&membership)?),
         now,
     )?;
     member_of_row(conn, tenant, user_id)?.ok_or(StoreError::NotFound("member"))
