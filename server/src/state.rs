@@ -51,16 +51,50 @@ pub struct EtaInputs {
 const ETA_TTL: Duration = Duration::from_secs(3);
 
 /// Per-(tenant, queue) cache of ETA inputs.
+///
+/// An expired entry is refreshed by one request while the others keep using it: when every
+/// client of a busy queue missed together, each recomputed the inputs (a count over the whole
+/// line among them) and the slowest requests waited behind all of those reads.
 #[derive(Debug, Default)]
-pub struct EtaCache(Mutex<HashMap<(Id, Id), EtaInputs>>);
+pub struct EtaCache(Mutex<HashMap<(Id, Id), EtaEntry>>);
+
+#[derive(Debug, Clone, Copy)]
+struct EtaEntry {
+    inputs: EtaInputs,
+    /// When a request took on refreshing this entry (another may take over after [`ETA_TTL`]).
+    refreshing_since: Option<Instant>,
+}
+
+/// What [`EtaCache::lookup`] found.
+#[derive(Debug, Clone, Copy)]
+pub enum EtaLookup {
+    /// Inputs to use as they are (fresh, or being refreshed by another request).
+    Use(EtaInputs),
+    /// Expired, and this caller refreshes them (the old inputs serve if that fails).
+    Refresh(EtaInputs),
+    /// Nothing cached: the caller computes them.
+    Missing,
+}
 
 impl EtaCache {
-    /// Cached inputs if fresh.
-    pub fn get(&self, tenant: Id, queue: Id) -> Option<EtaInputs> {
-        let map = self.0.lock().ok()?;
-        map.get(&(tenant, queue))
-            .filter(|e| e.at.elapsed() < ETA_TTL)
-            .copied()
+    /// The cached inputs of a queue, and whether this caller should refresh them.
+    pub fn lookup(&self, tenant: Id, queue: Id) -> EtaLookup {
+        let Ok(mut map) = self.0.lock() else {
+            return EtaLookup::Missing;
+        };
+        let Some(entry) = map.get_mut(&(tenant, queue)) else {
+            return EtaLookup::Missing;
+        };
+        if entry.inputs.at.elapsed() < ETA_TTL {
+            return EtaLookup::Use(entry.inputs);
+        }
+        match entry.refreshing_since {
+            Some(since) if since.elapsed() < ETA_TTL => EtaLookup::Use(entry.inputs),
+            _ => {
+                entry.refreshing_since = Some(Instant::now());
+                EtaLookup::Refresh(entry.inputs)
+            }
+        }
     }
 
     /// Stores fresh inputs.
@@ -71,21 +105,38 @@ impl EtaCache {
         model: ServiceTimeModel,
         active_agents: u32,
     ) -> EtaInputs {
-        let e = EtaInputs {
+        let inputs = EtaInputs {
             model,
             active_agents,
             at: Instant::now(),
         };
         if let Ok(mut map) = self.0.lock() {
-            map.insert((tenant, queue), e);
+            map.insert(
+                (tenant, queue),
+                EtaEntry {
+                    inputs,
+                    refreshing_since: None,
+                },
+            );
         }
-        e
+        inputs
     }
 
-    /// Forgets a queue's inputs (after a close or an agent status change).
+    /// Marks a queue's inputs out of date (after a close or an agent status change): the next
+    /// request recomputes them, the ones arriving meanwhile use the old ones.
     pub fn invalidate(&self, tenant: Id, queue: Id) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(&(tenant, queue));
+        if let Ok(mut map) = self.0.lock()
+            && let Some(entry) = map.get_mut(&(tenant, queue))
+        {
+            match Instant::now().checked_sub(ETA_TTL) {
+                Some(expired) => {
+                    entry.inputs.at = expired;
+                    entry.refreshing_since = None;
+                }
+                None => {
+                    map.remove(&(tenant, queue));
+                }
+            }
         }
     }
 }
@@ -124,5 +175,30 @@ impl AppState {
             openapi_json: Arc::new(crate::api::openapi().to_pretty_json().unwrap_or_default()),
             closing: crate::realtime::Closing::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When a busy queue's inputs expire, one request recomputes them and the others keep
+    /// answering with the old ones instead of all recomputing at once.
+    #[test]
+    fn one_request_refreshes_expired_eta_inputs_while_the_others_use_them() {
+        let cache = EtaCache::default();
+        let (t, q) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let model = || ServiceTimeModel::from_history(&[], 300.0);
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Missing));
+        cache.put(t, q, model(), 2);
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.active_agents == 2));
+        cache.invalidate(t, q);
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Refresh(i) if i.active_agents == 2));
+        assert!(
+            matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.active_agents == 2),
+            "only the first request after expiry refreshes"
+        );
+        cache.put(t, q, model(), 3);
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.active_agents == 3));
     }
 }

@@ -19,7 +19,7 @@ use super::page;
 use super::resources::check_phone;
 use crate::auth::TenantCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{AppState, EtaInputs, EtaLookup};
 use crate::store::{Kind, NewTicket, PlacedTicket, TicketFilter};
 
 /// A ticket as the API shows it: the ticket, its place in line and its estimated wait.
@@ -38,19 +38,13 @@ pub struct TicketOut {
 pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> {
     let (mut eta_seconds, mut eta_p90_seconds) = (None, None);
     if let (TicketStatus::Waiting, Some(pos)) = (p.ticket.status, p.position) {
-        let inputs = match state.eta.get(p.ticket.tenant_id, p.ticket.queue_id) {
-            Some(i) => i,
-            None => {
-                let (t, q) = (p.ticket.tenant_id, p.ticket.queue_id);
-                let history = state.store.recent_service_times(t, q, 200).await?;
-                let default = default_service_seconds(state, t, q).await?;
-                let model = ServiceTimeModel::from_history(&history, default);
-                let counts = state
-                    .store
-                    .queue_counts(t, q, p.ticket.business_day, Utc::now())
-                    .await?;
-                state.eta.put(t, q, model, counts.active_agents)
-            }
+        let (t, q) = (p.ticket.tenant_id, p.ticket.queue_id);
+        let inputs = match state.eta.lookup(t, q) {
+            EtaLookup::Use(i) => i,
+            EtaLookup::Refresh(old) => eta_inputs(state, t, q, p.ticket.business_day)
+                .await
+                .unwrap_or(old),
+            EtaLookup::Missing => eta_inputs(state, t, q, p.ticket.business_day).await?,
         };
         // Before any agent is signed in, assume one counter will open rather than show nothing.
         let agents = inputs.active_agents.max(1) as usize;
@@ -65,6 +59,23 @@ pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> 
         eta_seconds,
         eta_p90_seconds,
     })
+}
+
+/// Recomputes a queue's ETA inputs (recent service times, serving agents) and caches them.
+async fn eta_inputs(
+    state: &AppState,
+    tenant: Id,
+    queue: Id,
+    day: NaiveDate,
+) -> ApiResult<EtaInputs> {
+    let history = state.store.recent_service_times(tenant, queue, 200).await?;
+    let default = default_service_seconds(state, tenant, queue).await?;
+    let model = ServiceTimeModel::from_history(&history, default);
+    let counts = state
+        .store
+        .queue_counts(tenant, queue, day, Utc::now())
+        .await?;
+    Ok(state.eta.put(tenant, queue, model, counts.active_agents))
 }
 
 async fn default_service_seconds(state: &AppState, tenant: Id, queue: Id) -> ApiResult<f64> {
