@@ -235,12 +235,11 @@ fn writer_loop(
                 e.to_string()
             })
         });
-        let replies = batch;
         // Callers are answered first: publishing wakes every subscribed session (ten thousand
         // screens, say), and an answer queued behind them reached the agent who called ~100 ms
         // late. Events go out only once their transaction is durable, in commit order.
         let pending = PENDING_EVENTS.with(|p| std::mem::take(&mut *p.borrow_mut()));
-        for job in replies {
+        for job in batch {
             job.answer(committed.clone());
         }
         if committed.is_ok() {
@@ -623,45 +622,20 @@ fn audit(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let (before, after) = changed_fields(before, after);
-    let entry = AuditLog {
-        // v7: appended in index order (see smartqueue_core::Id).
+    let entry = AuditRow {
         id: Uuid::now_v7(),
         tenant_id: tenant,
         actor_user_id: actor.user_id,
-        actor_kind: actor.kind.to_owned(),
-        action: action.to_owned(),
-        entity_type: entity_type.to_owned(),
+        actor_kind: actor.kind,
+        action,
+        entity_type,
         entity_id,
-        before,
-        after,
-        request_id: actor.request_id.clone(),
+        before: before.as_ref(),
+        after: after.as_ref(),
+        request_id: actor.request_id.as_deref(),
         created_at: now,
     };
-    insert_audit_row(conn, tenant, entry.id, entity_type, entity_id, &entry, now)
-}
-
-/// Writes one `audit_logs` row whose `doc` is `entry` (an [`AuditLog`] or the same shape).
-fn insert_audit_row(
-    conn: &Connection,
-    tenant: Id,
-    id: Id,
-    entity_type: &str,
-    entity_id: Id,
-    entry: &impl Serialize,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        tenant.to_string(),
-        id.to_string(),
-        ts(now),
-        entity_type,
-        entity_id.to_string(),
-        serde_json::to_string(entry)?
-    ])?;
-    Ok(())
+    entry.insert(conn)
 }
 
 /// The audit entry of a creation whose document was already serialized (`after_json`, e.g. by
@@ -677,22 +651,8 @@ fn audit_created(
     after_json: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    /// [`AuditLog`]'s fields, in its order, with `after` embedded as is.
-    #[derive(Serialize)]
-    struct Row<'a> {
-        id: Uuid,
-        tenant_id: Id,
-        actor_user_id: Option<Id>,
-        actor_kind: &'a str,
-        action: &'a str,
-        entity_type: &'a str,
-        entity_id: Id,
-        before: Option<()>,
-        after: &'a serde_json::value::RawValue,
-        request_id: Option<&'a str>,
-        created_at: DateTime<Utc>,
-    }
-    let row = Row {
+    let after: &serde_json::value::RawValue = serde_json::from_str(after_json)?;
+    let entry = AuditRow {
         id: Uuid::now_v7(),
         tenant_id: tenant,
         actor_user_id: actor.user_id,
@@ -700,12 +660,48 @@ fn audit_created(
         action,
         entity_type,
         entity_id,
-        before: None,
-        after: serde_json::from_str(after_json)?,
+        before: None::<&Value>,
+        after: Some(after),
         request_id: actor.request_id.as_deref(),
         created_at: now,
     };
-    insert_audit_row(conn, tenant, row.id, entity_type, entity_id, &row, now)
+    entry.insert(conn)
+}
+
+/// One audit entry as written: [`AuditLog`]'s fields in its order (reads deserialize the row's
+/// `doc` as an `AuditLog`), borrowed, with `before`/`after` as a JSON tree or as JSON text
+/// embedded as is.
+#[derive(Serialize)]
+struct AuditRow<'a, B: Serialize + ?Sized, A: Serialize + ?Sized> {
+    // v7: appended in index order (see smartqueue_core::Id).
+    id: Uuid,
+    tenant_id: Id,
+    actor_user_id: Option<Id>,
+    actor_kind: &'a str,
+    action: &'a str,
+    entity_type: &'a str,
+    entity_id: Id,
+    before: Option<&'a B>,
+    after: Option<&'a A>,
+    request_id: Option<&'a str>,
+    created_at: DateTime<Utc>,
+}
+
+impl<B: Serialize + ?Sized, A: Serialize + ?Sized> AuditRow<'_, B, A> {
+    fn insert(&self, conn: &Connection) -> StoreResult<()> {
+        conn.prepare_cached(
+            "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            self.tenant_id.to_string(),
+            self.id.to_string(),
+            ts(self.created_at),
+            self.entity_type,
+            self.entity_id.to_string(),
+            serde_json::to_string(self)?
+        ])?;
+        Ok(())
+    }
 }
 
 /// For an update (both sides are objects), keeps only the fields that changed, so an audit entry
