@@ -401,6 +401,16 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         ),
         (0, 1, 1, 2)
     );
+    assert_eq!(store.serving_agents(t, q.id).await.unwrap(), 2);
+    store
+        .set_agent_status(t, agent1, AgentStatus::Break, &Actor::system(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.serving_agents(t, q.id).await.unwrap(),
+        1,
+        "an agent on break serves nobody"
+    );
     let list = store
         .list_tickets(
             t,

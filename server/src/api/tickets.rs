@@ -41,10 +41,8 @@ pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> 
         let (t, q) = (p.ticket.tenant_id, p.ticket.queue_id);
         let inputs = match state.eta.lookup(t, q) {
             EtaLookup::Use(i) => i,
-            EtaLookup::Refresh(old) => eta_inputs(state, t, q, p.ticket.business_day)
-                .await
-                .unwrap_or(old),
-            EtaLookup::Missing => eta_inputs(state, t, q, p.ticket.business_day).await?,
+            EtaLookup::Refresh(old) => eta_inputs(state, t, q).await.unwrap_or(old),
+            EtaLookup::Missing => eta_inputs(state, t, q).await?,
         };
         // Before any agent is signed in, assume one counter will open rather than show nothing.
         let agents = inputs.active_agents.max(1) as usize;
@@ -62,20 +60,16 @@ pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> 
 }
 
 /// Recomputes a queue's ETA inputs (recent service times, serving agents) and caches them.
-async fn eta_inputs(
-    state: &AppState,
-    tenant: Id,
-    queue: Id,
-    day: NaiveDate,
-) -> ApiResult<EtaInputs> {
+///
+/// Every close expires them, so on a busy queue this runs continuously (one request at a time):
+/// it reads only what the estimate needs, in time independent of the line's length and the
+/// day's tickets.
+async fn eta_inputs(state: &AppState, tenant: Id, queue: Id) -> ApiResult<EtaInputs> {
     let history = state.store.recent_service_times(tenant, queue, 200).await?;
     let default = default_service_seconds(state, tenant, queue).await?;
     let model = ServiceTimeModel::from_history(&history, default);
-    let counts = state
-        .store
-        .queue_counts(tenant, queue, day, Utc::now())
-        .await?;
-    Ok(state.eta.put(tenant, queue, model, counts.active_agents))
+    let agents = state.store.serving_agents(tenant, queue).await?;
+    Ok(state.eta.put(tenant, queue, model, agents))
 }
 
 async fn default_service_seconds(state: &AppState, tenant: Id, queue: Id) -> ApiResult<f64> {

@@ -555,6 +555,11 @@ pub trait Store: Send + Sync + 'static {
         day: NaiveDate,
         now: DateTime<Utc>,
     ) -> StoreResult<QueueCounts>;
+    /// Agents serving a queue now (status available or busy, the queue among theirs): the one
+    /// figure of [`Store::queue_counts`] an ETA needs, without its counting over the line and
+    /// the day's tickets.
+    async fn serving_agents(&self, tenant_id: uuid::Uuid, queue_id: uuid::Uuid)
+    -> StoreResult<u32>;
     /// Most recent service durations (seconds) of a queue, newest first.
     async fn recent_service_times(
         &self,

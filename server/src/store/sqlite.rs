@@ -59,6 +59,11 @@ const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 /// Prepared statements kept per connection (more than the store has distinct statements).
 const STATEMENT_CACHE: usize = 256;
 
+/// Agents available or busy with `?2` among their queues, in tenant `?1`.
+const SERVING_AGENTS: &str = "SELECT COUNT(*) FROM entities WHERE tenant_id = ?1 AND kind = 'agent'
+   AND json_extract(doc, '$.status') IN ('available', 'busy')
+   AND EXISTS (SELECT 1 FROM json_each(doc, '$.queue_ids') WHERE value = ?2)";
+
 /// A write waiting for the writer thread.
 trait WriteJob: Send {
     /// Runs the write inside the writer's open transaction and keeps its result; `true` if it
@@ -1819,13 +1824,20 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT MIN(queued_at_us) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'")?
                 .query_row(params![t, q], |r| r.get(0))?;
             let longest_wait_seconds = oldest.map(|us| ((now.timestamp_micros() - us).max(0) / 1_000_000) as u32).unwrap_or(0);
-            let active_agents = count(
-                "SELECT COUNT(*) FROM entities WHERE tenant_id = ?1 AND kind = 'agent'
-                   AND json_extract(doc, '$.status') IN ('available', 'busy')
-                   AND EXISTS (SELECT 1 FROM json_each(doc, '$.queue_ids') WHERE value = ?2)",
-                false,
-            )?;
+            let active_agents = count(SERVING_AGENTS, false)?;
             Ok(QueueCounts { waiting, active, served_today, no_show_today, cancelled_today, longest_wait_seconds, active_agents })
+        })
+        .await
+    }
+
+    async fn serving_agents(&self, tenant_id: Id, queue_id: Id) -> StoreResult<u32> {
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached(SERVING_AGENTS)?
+                .query_row(params![tenant_id.to_string(), queue_id.to_string()], |r| {
+                    r.get(0)
+                })?;
+            Ok(n as u32)
         })
         .await
     }
