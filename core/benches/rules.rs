@@ -92,5 +92,28 @@ fn bench_eta(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_select, bench_eta);
+fn bench_timestamps(c: &mut Criterion) {
+    use chrono::{SecondsFormat, Utc};
+    let t = Utc::now();
+    // The same text both ways (core/src/timefmt.rs); a ticket carries up to nine of these.
+    c.bench_function("timestamp/chrono_rfc3339", |b| {
+        b.iter(|| std::hint::black_box(&t).to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    });
+    c.bench_function("timestamp/timefmt_rfc3339", |b| {
+        b.iter(|| smartqueue_core::timefmt::rfc3339(std::hint::black_box(&t)))
+    });
+    let ticket = smartqueue_core::Ticket::waiting(
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        "A042".into(),
+        42,
+        t.date_naive(),
+        t,
+    );
+    c.bench_function("timestamp/ticket_to_json", |b| {
+        b.iter(|| serde_json::to_string(std::hint::black_box(&ticket)).unwrap())
+    });
+}
+
+criterion_group!(benches, bench_select, bench_eta, bench_timestamps);
 criterion_main!(benches);

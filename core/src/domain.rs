@@ -511,6 +511,7 @@ pub struct Ticket {
     pub id: Uuid,
     pub queue_id: Uuid,
     /// When the ticket entered its current queue's order (see [`Placement`]).
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub queued_at: DateTime<Utc>,
     /// The `n` of the number within its queue's business day.
     pub sequence: u32,
@@ -531,17 +532,25 @@ pub struct Ticket {
     pub agent_id: Option<Uuid>,
     pub counter_id: Option<Uuid>,
     /// When the customer first took the ticket (never changes, even across transfers).
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub arrived_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timefmt::option::serialize")]
     pub called_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timefmt::option::serialize")]
     pub last_called_at: Option<DateTime<Utc>>,
     pub recall_count: u32,
+    #[serde(serialize_with = "crate::timefmt::option::serialize")]
     pub service_started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timefmt::option::serialize")]
     pub paused_at: Option<DateTime<Utc>>,
     /// Total time spent paused, excluded from service time.
     pub paused_seconds: u32,
+    #[serde(serialize_with = "crate::timefmt::option::serialize")]
     pub closed_at: Option<DateTime<Utc>>,
     pub transfers: Vec<TransferHop>,
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

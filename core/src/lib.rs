@@ -14,6 +14,7 @@
 //! * [`eta`] — P50/P90 waiting-time estimates from measured service times.
 //! * [`staffing`] — Erlang C staffing maths.
 //! * [`announce`] — what a display shows and says for a call ("Ticket A 0 4 2, guichet 3").
+//! * [`timefmt`] — timestamps serialized as chrono does, faster (the server's hot paths).
 //!
 //! Behind features, for the apps only:
 //! * `client` — [`client::ApiClient`], the HTTP client of the SmartQueue REST API, and
@@ -29,6 +30,7 @@ pub mod lifecycle;
 pub mod numbering;
 pub mod selection;
 pub mod staffing;
+pub mod timefmt;
 
 #[cfg(feature = "client")]
 pub mod client;
