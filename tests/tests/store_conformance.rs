@@ -402,6 +402,41 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         (0, 1, 1, 2)
     );
     assert_eq!(store.serving_agents(t, q.id).await.unwrap(), 2);
+    // The day's ended tickets are counted by status.
+    let gone = store
+        .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
+        .await
+        .unwrap();
+    store
+        .ticket_action(
+            t,
+            gone.ticket.id,
+            Action::Cancel,
+            None,
+            &Actor::system(),
+            now,
+        )
+        .await
+        .unwrap();
+    let counts = store
+        .queue_counts(t, q.id, closed.ticket.business_day, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            counts.served_today,
+            counts.cancelled_today,
+            counts.no_show_today
+        ),
+        (1, 1, 0)
+    );
+    let next_day = closed.ticket.business_day.succ_opt().unwrap();
+    let counts = store.queue_counts(t, q.id, next_day, now).await.unwrap();
+    assert_eq!(
+        (counts.served_today, counts.cancelled_today),
+        (0, 0),
+        "another day"
+    );
     store
         .set_agent_status(t, agent1, AgentStatus::Break, &Actor::system(), now)
         .await

@@ -902,8 +902,9 @@ fn waiting_count(conn: &Connection, tenant: Id, queue: Id) -> StoreResult<i64> {
         .unwrap_or(0))
 }
 
-/// Keeps the waiting counts right across a ticket's change from `before` to `after`, and
-/// returns the new length of each queue whose line changed.
+/// Keeps the waiting counts and the day's ended counts (`queue_day_counts`) right across a
+/// ticket's change from `before` to `after`, and returns the new length of each queue whose line
+/// changed.
 fn track_waiting(
     conn: &Connection,
     before: Option<&Ticket>,
@@ -920,6 +921,27 @@ fn track_waiting(
         }
         if let Some(q) = is {
             changed.push((q, bump_waiting(conn, after.tenant_id, q, 1)?));
+        }
+    }
+    // Ended tickets per queue and day (the lifecycle never leaves these statuses, but a count
+    // is kept right for any change).
+    let ended = |t: &Ticket| {
+        matches!(
+            t.status,
+            TicketStatus::Closed | TicketStatus::NoShow | TicketStatus::Cancelled
+        )
+        .then_some((t.queue_id, t.business_day, t.status))
+    };
+    let (was_ended, is_ended) = (before.and_then(ended), ended(after));
+    if was_ended != is_ended {
+        for (key, delta) in [(was_ended, -1), (is_ended, 1)] {
+            if let Some((queue, day, status)) = key {
+                conn.prepare_cached(
+                    "INSERT INTO queue_day_counts (tenant_id, queue_id, business_day, status, n) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (tenant_id, queue_id, business_day, status) DO UPDATE SET n = n + excluded.n",
+                )?
+                .execute(params![after.tenant_id.to_string(), queue.to_string(), day.to_string(), status.as_str(), delta])?;
+            }
         }
     }
     Ok(changed)
@@ -1807,24 +1829,27 @@ impl Store for SqliteStore {
     ) -> StoreResult<QueueCounts> {
         self.read(move |conn| {
             let (t, q, d) = (tenant_id.to_string(), queue_id.to_string(), day.to_string());
-            let count = |sql: &str, day_bound: bool| -> StoreResult<u32> {
-                let n: i64 = if day_bound {
-                    conn.prepare_cached(sql)?.query_row(params![t, q, d], |r| r.get(0))?
-                } else {
-                    conn.prepare_cached(sql)?.query_row(params![t, q], |r| r.get(0))?
-                };
+            let count = |sql: &str| -> StoreResult<u32> {
+                let n: i64 = conn.prepare_cached(sql)?.query_row(params![t, q], |r| r.get(0))?;
                 Ok(n as u32)
             };
-            let waiting = count("SELECT COALESCE((SELECT waiting FROM queue_waiting WHERE tenant_id = ?1 AND queue_id = ?2), 0)", false)?;
-            let active = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('called','in_service','paused')", false)?;
-            let served_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'closed' AND business_day = ?3", true)?;
-            let no_show_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'no_show' AND business_day = ?3", true)?;
-            let cancelled_today = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'cancelled' AND business_day = ?3", true)?;
+            let waiting = count("SELECT COALESCE((SELECT waiting FROM queue_waiting WHERE tenant_id = ?1 AND queue_id = ?2), 0)")?;
+            let active = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('called','in_service','paused')")?;
+            let ended = |status: &str| -> StoreResult<u32> {
+                let n: Option<i64> = conn
+                    .prepare_cached("SELECT n FROM queue_day_counts WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3 AND status = ?4")?
+                    .query_row(params![t, q, d, status], |r| r.get(0))
+                    .optional()?;
+                Ok(n.unwrap_or(0).max(0) as u32)
+            };
+            let served_today = ended("closed")?;
+            let no_show_today = ended("no_show")?;
+            let cancelled_today = ended("cancelled")?;
             let oldest: Option<i64> = conn
                 .prepare_cached("SELECT MIN(queued_at_us) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'")?
                 .query_row(params![t, q], |r| r.get(0))?;
             let longest_wait_seconds = oldest.map(|us| ((now.timestamp_micros() - us).max(0) / 1_000_000) as u32).unwrap_or(0);
-            let active_agents = count(SERVING_AGENTS, false)?;
+            let active_agents = count(SERVING_AGENTS)?;
             Ok(QueueCounts { waiting, active, served_today, no_show_today, cancelled_today, longest_wait_seconds, active_agents })
         })
         .await
@@ -2104,6 +2129,59 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sq-writer-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         (SqliteStore::open(dir.join("t.db")).unwrap(), dir)
+    }
+
+    /// A database that ended tickets before `queue_day_counts` existed gets them counted by the
+    /// migration, per queue, day and status.
+    #[test]
+    fn the_day_counts_migration_counts_tickets_already_ended() {
+        let dir = std::env::temp_dir().join(format!("sq-v5-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut conn = Connection::open(dir.join("t.db")).unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(4))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO tenants (id, slug, doc) VALUES ('t', 't', '{}')",
+            [],
+        )
+        .unwrap();
+        for (n, (day, status)) in [
+            ("2026-12-01", "closed"),
+            ("2026-12-02", "closed"),
+            ("2026-12-02", "closed"),
+            ("2026-12-02", "no_show"),
+            ("2026-12-02", "waiting"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO tickets (tenant_id, id, queue_id, origin_queue_id, business_day, sequence, status,
+                                      tracking_token, lane, deadline_us, queued_at_us, created_at, doc)
+                 VALUES ('t', ?1, 'q', 'q', ?2, ?1, ?3, ?4, 1, 0, 0, '', '{}')",
+                params![n as i64, day, status, format!("tok{n}")],
+            )
+            .unwrap();
+        }
+        embedded::migrations::runner().run(&mut conn).unwrap();
+        let counts: Vec<(String, String, i64)> = conn
+            .prepare("SELECT business_day, status, n FROM queue_day_counts ORDER BY business_day, status")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want = [
+            ("2026-12-01", "closed", 1),
+            ("2026-12-02", "closed", 2),
+            ("2026-12-02", "no_show", 1),
+        ]
+        .map(|(d, s, n)| (d.to_owned(), s.to_owned(), n));
+        assert_eq!(counts, want);
+        drop(conn);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn setting(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
