@@ -187,7 +187,12 @@ impl Api {
 
     /// `{base}/api/v1/tenants/{tenant}/{path}`.
     pub fn t(&self, path: &str) -> String {
-        format!("{}/api/v1/tenants/{}/{}", self.base, self.tenant, path)
+        format!("{}{}", self.base, self.tenant_path(path))
+    }
+
+    /// `/api/v1/tenants/{tenant}/{path}` (the path part of [`Api::t`]).
+    pub fn tenant_path(&self, path: &str) -> String {
+        format!("/api/v1/tenants/{}/{}", self.tenant, path)
     }
 
     pub async fn get(&self, url: &str) -> Resp {

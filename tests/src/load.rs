@@ -113,11 +113,6 @@ impl Client {
     }
 }
 
-/// The path of one of `api`'s tenant URLs (`/api/v1/tenants/{slug}/{path}`).
-fn tenant_path(api: &Api, path: &str) -> String {
-    format!("/api/v1/tenants/{}/{}", api.tenant, path)
-}
-
 /// Runs one request on `client` (connecting first if needed), recording its latency; the
 /// answer's body if it succeeded.
 async fn timed(
@@ -155,7 +150,7 @@ pub async fn run_create(api: &Api, queue_id: &Value, clients: usize, duration: D
             let api = api.clone();
             let body = body.clone();
             tokio::spawn(async move {
-                let path = tenant_path(&api, "tickets/");
+                let path = api.tenant_path("tickets/");
                 let mut client = None;
                 let mut s = Samples::default();
                 while Instant::now() < deadline {
@@ -204,8 +199,8 @@ pub async fn run_call_cycle(
             tokio::spawn(async move {
                 let mut s = Samples::default();
                 let (mut client, mut refill_client) = (None, None);
-                let call = tenant_path(&agent, "agents/call-next/");
-                let create = tenant_path(&refill, "tickets/");
+                let call = agent.tenant_path("agents/call-next/");
+                let create = refill.tenant_path("tickets/");
                 while Instant::now() < deadline {
                     let Some(r) = timed(&mut client, &agent, &call, &empty, &mut s).await else {
                         continue;
@@ -218,8 +213,8 @@ pub async fn run_call_cycle(
                             timed(&mut refill_client, &refill, &create, &refill_body, &mut s).await;
                         continue;
                     };
-                    let start = tenant_path(&agent, &format!("tickets/{id}/start_service/"));
-                    let close = tenant_path(&agent, &format!("tickets/{id}/close/"));
+                    let start = agent.tenant_path(&format!("tickets/{id}/start_service/"));
+                    let close = agent.tenant_path(&format!("tickets/{id}/close/"));
                     if timed(&mut client, &agent, &start, &empty, &mut s)
                         .await
                         .is_some()

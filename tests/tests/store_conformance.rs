@@ -93,6 +93,20 @@ fn ticket(q: &Queue, priority: Priority) -> NewTicket {
     }
 }
 
+/// A system actor's ticket action that must succeed.
+async fn act(
+    store: &dyn Store,
+    tenant: Uuid,
+    id: Uuid,
+    action: Action,
+    at: chrono::DateTime<Utc>,
+) -> smartqueue_server::store::PlacedTicket {
+    store
+        .ticket_action(tenant, id, action, None, &Actor::system(), at)
+        .await
+        .unwrap()
+}
+
 async fn agent(store: &dyn Store, tenant: Uuid, email: &str, q: &Queue) -> Uuid {
     let now = Utc::now();
     let m = store
@@ -353,28 +367,15 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(c2.ticket.number, "A001");
-    store
-        .ticket_action(
-            t,
-            c1.ticket.id,
-            Action::StartService,
-            None,
-            &Actor::system(),
-            now,
-        )
-        .await
-        .unwrap();
-    let closed = store
-        .ticket_action(
-            t,
-            c1.ticket.id,
-            Action::Close,
-            None,
-            &Actor::system(),
-            now + Duration::seconds(90),
-        )
-        .await
-        .unwrap();
+    act(store.as_ref(), t, c1.ticket.id, Action::StartService, now).await;
+    let closed = act(
+        store.as_ref(),
+        t,
+        c1.ticket.id,
+        Action::Close,
+        now + Duration::seconds(90),
+    )
+    .await;
     assert_eq!(closed.ticket.status, TicketStatus::Closed);
     assert_eq!(
         store.recent_service_times(t, q.id, 10).await.unwrap(),
@@ -407,17 +408,7 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
         .await
         .unwrap();
-    store
-        .ticket_action(
-            t,
-            gone.ticket.id,
-            Action::Cancel,
-            None,
-            &Actor::system(),
-            now,
-        )
-        .await
-        .unwrap();
+    act(store.as_ref(), t, gone.ticket.id, Action::Cancel, now).await;
     let counts = store
         .queue_counts(t, q.id, closed.ticket.business_day, now)
         .await

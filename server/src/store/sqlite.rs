@@ -905,7 +905,7 @@ fn waiting_count(conn: &Connection, tenant: Id, queue: Id) -> StoreResult<i64> {
 /// Keeps the waiting counts and the day's ended counts (`queue_day_counts`) right across a
 /// ticket's change from `before` to `after`, and returns the new length of each queue whose line
 /// changed.
-fn track_waiting(
+fn track_counts(
     conn: &Connection,
     before: Option<&Ticket>,
     after: &Ticket,
@@ -1102,7 +1102,7 @@ fn act(
     }
     let policy = queue_policy(&target_queue);
     update_ticket(conn, &t, &policy)?;
-    let changed = track_waiting(conn, Some(&before), &t)?;
+    let changed = track_counts(conn, Some(&before), &t)?;
     let pos = position(conn, &t, &policy)?;
     let mut data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
     if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
@@ -1611,7 +1611,7 @@ impl Store for SqliteStore {
                 }
                 other => other,
             })?;
-            let changed = track_waiting(conn, None, &t)?;
+            let changed = track_counts(conn, None, &t)?;
             let pos = position(conn, &t, &policy)?;
             let data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
             let (_, data_json) = emit_json(conn, tenant_id, "ticket.created", data, now)?;
@@ -1761,7 +1761,7 @@ impl Store for SqliteStore {
             let tr = apply(&chosen, Action::Call { agent_id, counter_id: agent.counter_id }, now)?;
             let t = tr.ticket;
             update_ticket(conn, &t, &policy)?;
-            let changed = track_waiting(conn, Some(&chosen), &t)?;
+            let changed = track_counts(conn, Some(&chosen), &t)?;
             agent.current_ticket_id = Some(t.id);
             agent.status = AgentStatus::Busy;
             agent.status_changed_at = now;
@@ -1835,16 +1835,23 @@ impl Store for SqliteStore {
             };
             let waiting = count("SELECT COALESCE((SELECT waiting FROM queue_waiting WHERE tenant_id = ?1 AND queue_id = ?2), 0)")?;
             let active = count("SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('called','in_service','paused')")?;
-            let ended = |status: &str| -> StoreResult<u32> {
-                let n: Option<i64> = conn
-                    .prepare_cached("SELECT n FROM queue_day_counts WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3 AND status = ?4")?
-                    .query_row(params![t, q, d, status], |r| r.get(0))
-                    .optional()?;
-                Ok(n.unwrap_or(0).max(0) as u32)
-            };
-            let served_today = ended("closed")?;
-            let no_show_today = ended("no_show")?;
-            let cancelled_today = ended("cancelled")?;
+            // The day's ended tickets, one row per status that has any.
+            let (mut served_today, mut no_show_today, mut cancelled_today) = (0, 0, 0);
+            let mut stmt = conn.prepare_cached(
+                "SELECT status, n FROM queue_day_counts WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3",
+            )?;
+            let mut rows = stmt.query(params![t, q, d])?;
+            while let Some(row) = rows.next()? {
+                let n = row.get::<_, i64>(1)?.max(0) as u32;
+                match row.get_ref(0)?.as_str().unwrap_or_default() {
+                    "closed" => served_today = n,
+                    "no_show" => no_show_today = n,
+                    "cancelled" => cancelled_today = n,
+                    _ => {}
+                }
+            }
+            drop(rows);
+            drop(stmt);
             let oldest: Option<i64> = conn
                 .prepare_cached("SELECT MIN(queued_at_us) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'")?
                 .query_row(params![t, q], |r| r.get(0))?;
