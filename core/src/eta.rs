@@ -90,6 +90,36 @@ pub fn estimate(
     })
 }
 
+/// Everything a queue's wait estimate depends on: its service-time model and the agents serving
+/// it now. [`EtaInputs::wait_at`] is *the* wait estimate of the system: ticket answers, the
+/// kiosk menu, the display board, `queue.eta` events and the console all call it, so a kiosk
+/// never shows one wait and prints another.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EtaInputs {
+    pub model: ServiceTimeModel,
+    /// Agents available or busy with this queue among theirs.
+    pub serving_agents: u32,
+}
+
+impl EtaInputs {
+    /// Estimated wait of the ticket at 1-based `position` in its queue's line (position 1 is
+    /// next). Before any agent is signed in, one counter is assumed to open: a customer is better
+    /// served by a figure than by none.
+    pub fn wait_at(&self, position: u32) -> Eta {
+        let ahead = position.saturating_sub(1) as usize;
+        let agents = self.serving_agents.max(1) as usize;
+        estimate(&self.model, ahead, agents).unwrap_or(Eta {
+            p50_seconds: 0,
+            p90_seconds: 0,
+        })
+    }
+
+    /// Estimated wait of a ticket taken now, behind the `waiting` ones.
+    pub fn wait_if_joined(&self, waiting: u32) -> Eta {
+        self.wait_at(waiting.saturating_add(1))
+    }
+}
+
 /// Estimates for a whole line: element `i` is the estimate for the ticket with `i` ahead.
 pub fn estimate_line(
     model: &ServiceTimeModel,

@@ -129,3 +129,29 @@ fn unstable_and_degenerate_inputs_are_safe() {
     let big = erlang_c(500, 480.0);
     assert!(big.is_finite() && big > 0.0 && big < 1.0);
 }
+
+/// The one wait estimate: position 1 has nobody ahead, a ticket joining behind `n` is at
+/// position `n + 1`, and with no agent signed in one counter is assumed to open.
+#[test]
+fn the_one_wait_estimate_counts_from_the_position() {
+    use smartqueue_core::eta::EtaInputs;
+    let inputs = |serving_agents| EtaInputs {
+        model: ServiceTimeModel::from_history(&[], 600.0),
+        serving_agents,
+    };
+    let one = inputs(1);
+    assert_eq!(one.wait_at(1), estimate(&one.model, 0, 1).unwrap());
+    assert_eq!(one.wait_at(3).p50_seconds, 1500);
+    assert_eq!(one.wait_if_joined(2), one.wait_at(3));
+    assert_eq!(
+        inputs(0).wait_at(3),
+        one.wait_at(3),
+        "nobody serving yet: one counter"
+    );
+    assert_eq!(inputs(2).wait_at(3).p50_seconds, 750);
+    assert_eq!(
+        one.wait_at(0),
+        one.wait_at(1),
+        "position 0 is treated as next"
+    );
+}

@@ -2,6 +2,8 @@
 //! FIFO), counters, a manager, three agents, customers, yesterday's served tickets (so
 //! statistics and ETAs are meaningful) and a few customers waiting now.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use smartqueue_core::lifecycle::Action;
 use smartqueue_core::{
@@ -34,12 +36,11 @@ async fn put<T: serde::Serialize>(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     store
-        .put_entity(
+        .create_entity(
             tenant,
             kind,
             id,
             serde_json::to_value(v)?,
-            None,
             &Actor::system(),
             now,
         )
@@ -271,16 +272,15 @@ pub async fn create_tenant(
             )
             .await?;
         let mut a = m.agent.ok_or(StoreError::NotFound("agent"))?;
-        let before = serde_json::to_value(&a)?;
         a.counter_id = Some(counter.id);
         a.queue_ids = qs;
+        let doc = serde_json::to_value(&a)?;
         store
-            .put_entity(
+            .update_entity(
                 t,
                 Kind::Agent,
                 a.id,
-                serde_json::to_value(&a)?,
-                Some(before),
+                Arc::new(move |_| Ok(doc.clone())),
                 &sys,
                 now,
             )

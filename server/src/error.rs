@@ -60,12 +60,14 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "permission_denied", detail)
     }
 
-    /// 500 `internal_error`; the cause is logged here and not returned.
+    /// 500 `internal`: a fault of the server, never of the request. The cause is logged here
+    /// (inside the request's span, with its id) and not returned; the answer carries the
+    /// request id (added by the router's error layer) so the log line can be found.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            "internal",
             "internal server error",
         )
     }
@@ -102,7 +104,15 @@ impl From<crate::store::StoreError> for ApiError {
             E::Conflict { code, detail } => Self::conflict(code, detail),
             E::Invalid(detail) => Self::validation(detail),
             E::Transition(t) => Self::conflict(t.code(), t.to_string()),
-            other => Self::internal(other),
+            // A duplicate the service did not turn into a conflict of its own is a broken
+            // invariant, like every other storage fault.
+            other @ (E::Unique(_)
+            | E::Backend(_)
+            | E::Json(_)
+            | E::Internal(_)
+            | E::Migration(_)
+            | E::Commit(_)
+            | E::Closed) => Self::internal(other),
         }
     }
 }
@@ -117,3 +127,44 @@ fn clean(s: String) -> String {
 
 /// Result alias of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError as E;
+
+    /// Every store error maps to one answer: the request's faults to their 4xx, the server's own
+    /// faults to 500 `internal`, whatever their cause.
+    #[test]
+    fn each_store_error_maps_to_its_answer() {
+        let json_error = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let cases: Vec<(E, u16, &str)> = vec![
+            (E::NotFound("queue"), 404, "not_found"),
+            (E::conflict("queue_full", "full"), 409, "queue_full"),
+            (E::Invalid("name: blank".into()), 400, "validation_error"),
+            (
+                E::Transition(smartqueue_core::lifecycle::TransitionError::NotAllowed {
+                    action: smartqueue_core::lifecycle::ActionKind::Recall,
+                    status: smartqueue_core::TicketStatus::Closed,
+                }),
+                409,
+                "invalid_transition",
+            ),
+            (E::Unique("tickets.number".into()), 500, "internal"),
+            (E::Backend("disk I/O error".into()), 500, "internal"),
+            (E::Json(json_error), 500, "internal"),
+            (E::Internal("a read panicked".into()), 500, "internal"),
+            (E::Migration("V9".into()), 500, "internal"),
+            (E::Commit("SAVEPOINT failed".into()), 500, "internal"),
+            (E::Closed, 500, "internal"),
+        ];
+        for (e, status, code) in cases {
+            let shown = e.to_string();
+            let a = ApiError::from(e);
+            assert_eq!((a.status.as_u16(), a.code), (status, code), "{shown}");
+            if status == 500 {
+                assert_eq!(a.detail, "internal server error", "no cause leaks: {shown}");
+            }
+        }
+    }
+}

@@ -88,7 +88,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                         let Ok(q) = load_queue(&state, tenant, queue).await else { continue };
                         let Ok(f) = queue_figures(&state, tenant, &q).await else { continue };
                         let now = Told {
-                            eta: f.next_eta.map(|e| e.p50_seconds),
+                            eta: Some(f.next_eta.p50_seconds),
                             agents: f.counts.active_agents,
                         };
                         if !worth_telling(told.get(&(tenant, queue)).copied(), now) {
@@ -98,7 +98,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                             "queue_id": queue,
                             "waiting": f.counts.waiting,
                             "eta_next_seconds": now.eta,
-                            "eta_next_p90_seconds": f.next_eta.map(|e| e.p90_seconds),
+                            "eta_next_p90_seconds": f.next_eta.p90_seconds,
                             "active_agents": now.agents,
                         });
                         if state.store.emit_event(tenant, "queue.eta", data, Utc::now()).await.is_ok() {

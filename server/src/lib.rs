@@ -4,6 +4,7 @@
 //!
 //! * [`api`] — routes and handlers; every error is `{code, detail}` ([`error`]).
 //! * [`auth`] — argon2id, JWT access tokens, rotating refresh tokens, throttling, extractors.
+//! * [`service`] — business decisions between handlers and the store.
 //! * [`store`] — the storage interface (domain operations) and its SQLite implementation.
 //! * [`demo`] — the demo tenant behind `create-tenant --with-demo-data`.
 //! * [`eta_events`] — `queue.eta` events when a queue's estimated wait moves.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod eta_events;
 pub mod ratelimit;
 pub mod realtime;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;

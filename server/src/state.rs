@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smartqueue_core::Id;
-use smartqueue_core::eta::ServiceTimeModel;
+use smartqueue_core::eta::EtaInputs;
 
 use crate::auth::{JwtKeys, LoginThrottle};
 use crate::store::Store;
@@ -38,16 +38,7 @@ impl Default for Config {
     }
 }
 
-/// Service-time model and serving agents of one queue, cached for a few seconds so the hot
-/// paths don't recompute them on every request.
-#[derive(Debug, Clone, Copy)]
-pub struct EtaInputs {
-    pub model: ServiceTimeModel,
-    pub active_agents: u32,
-    at: Instant,
-}
-
-/// How long [`EtaInputs`] are reused.
+/// How long a queue's [`EtaInputs`] are reused.
 const ETA_TTL: Duration = Duration::from_secs(3);
 
 /// Per-(tenant, queue) cache of ETA inputs.
@@ -61,6 +52,7 @@ pub struct EtaCache(Mutex<HashMap<(Id, Id), EtaEntry>>);
 #[derive(Debug, Clone, Copy)]
 struct EtaEntry {
     inputs: EtaInputs,
+    at: Instant,
     /// When a request took on refreshing this entry (another may take over after [`ETA_TTL`]).
     refreshing_since: Option<Instant>,
 }
@@ -85,7 +77,7 @@ impl EtaCache {
         let Some(entry) = map.get_mut(&(tenant, queue)) else {
             return EtaLookup::Missing;
         };
-        if entry.inputs.at.elapsed() < ETA_TTL {
+        if entry.at.elapsed() < ETA_TTL {
             return EtaLookup::Use(entry.inputs);
         }
         match entry.refreshing_since {
@@ -98,23 +90,13 @@ impl EtaCache {
     }
 
     /// Stores fresh inputs.
-    pub fn put(
-        &self,
-        tenant: Id,
-        queue: Id,
-        model: ServiceTimeModel,
-        active_agents: u32,
-    ) -> EtaInputs {
-        let inputs = EtaInputs {
-            model,
-            active_agents,
-            at: Instant::now(),
-        };
+    pub fn put(&self, tenant: Id, queue: Id, inputs: EtaInputs) -> EtaInputs {
         if let Ok(mut map) = self.0.lock() {
             map.insert(
                 (tenant, queue),
                 EtaEntry {
                     inputs,
+                    at: Instant::now(),
                     refreshing_since: None,
                 },
             );
@@ -130,7 +112,7 @@ impl EtaCache {
         {
             match Instant::now().checked_sub(ETA_TTL) {
                 Some(expired) => {
-                    entry.inputs.at = expired;
+                    entry.at = expired;
                     entry.refreshing_since = None;
                 }
                 None => {
@@ -200,17 +182,20 @@ mod tests {
     fn one_request_refreshes_expired_eta_inputs_while_the_others_use_them() {
         let cache = EtaCache::default();
         let (t, q) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-        let model = || ServiceTimeModel::from_history(&[], 300.0);
+        let inputs = |serving_agents| EtaInputs {
+            model: smartqueue_core::eta::ServiceTimeModel::from_history(&[], 300.0),
+            serving_agents,
+        };
         assert!(matches!(cache.lookup(t, q), EtaLookup::Missing));
-        cache.put(t, q, model(), 2);
-        assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.active_agents == 2));
+        cache.put(t, q, inputs(2));
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.serving_agents == 2));
         cache.invalidate(t, q);
-        assert!(matches!(cache.lookup(t, q), EtaLookup::Refresh(i) if i.active_agents == 2));
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Refresh(i) if i.serving_agents == 2));
         assert!(
-            matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.active_agents == 2),
+            matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.serving_agents == 2),
             "only the first request after expiry refreshes"
         );
-        cache.put(t, q, model(), 3);
-        assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.active_agents == 3));
+        cache.put(t, q, inputs(3));
+        assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.serving_agents == 3));
     }
 }

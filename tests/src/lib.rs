@@ -89,6 +89,15 @@ impl TestServer {
         self.crash().await.restart().await
     }
 
+    /// The server's SQLite file.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir
+            .as_ref()
+            .expect("database directory")
+            .path()
+            .join("smartqueue.db")
+    }
+
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

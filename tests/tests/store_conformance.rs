@@ -41,12 +41,11 @@ async fn setup(store: &dyn Store, slug: &str, algorithm: QueueAlgorithm) -> (Uui
         created_at: now,
     };
     store
-        .put_entity(
+        .create_entity(
             t.id,
             Kind::Site,
             site.id,
             serde_json::to_value(&site).unwrap(),
-            None,
             &Actor::system(),
             now,
         )
@@ -67,12 +66,11 @@ async fn setup(store: &dyn Store, slug: &str, algorithm: QueueAlgorithm) -> (Uui
         created_at: now,
     };
     store
-        .put_entity(
+        .create_entity(
             t.id,
             Kind::Queue,
             q.id,
             serde_json::to_value(&q).unwrap(),
-            None,
             &Actor::system(),
             now,
         )
@@ -114,15 +112,14 @@ async fn agent(store: &dyn Store, tenant: Uuid, email: &str, q: &Queue) -> Uuid 
         .await
         .unwrap();
     let mut a = m.agent.unwrap();
-    let before = serde_json::to_value(&a).unwrap();
     a.queue_ids = vec![q.id];
+    let doc = serde_json::to_value(&a).unwrap();
     store
-        .put_entity(
+        .update_entity(
             tenant,
             Kind::Agent,
             a.id,
-            serde_json::to_value(&a).unwrap(),
-            Some(before),
+            std::sync::Arc::new(move |_| Ok(doc.clone())),
             &Actor::system(),
             now,
         )
@@ -563,12 +560,11 @@ pub async fn device_pairing_tokens_and_revocation(store: Arc<dyn Store>) {
     };
     let doc = serde_json::to_value(&display).unwrap();
     store
-        .put_entity(
+        .create_entity(
             tenant,
             Kind::Display,
             display.id,
             doc,
-            None,
             &Actor::system(),
             now,
         )
@@ -697,15 +693,7 @@ pub async fn online_numbers_skip_blocks_leased_to_kiosks(store: Arc<dyn Store>) 
     };
     let doc = serde_json::to_value(&kiosk).unwrap();
     store
-        .put_entity(
-            tenant,
-            Kind::Kiosk,
-            kiosk.id,
-            doc,
-            None,
-            &Actor::system(),
-            now,
-        )
+        .create_entity(tenant, Kind::Kiosk, kiosk.id, doc, &Actor::system(), now)
         .await
         .unwrap();
     let day = smartqueue_core::numbering::business_day(now, chrono_tz::Europe::Paris);

@@ -22,7 +22,8 @@ const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::Kind;
+use crate::store::{Edit, Kind};
+use std::sync::Arc;
 
 fn my_agent_id(ctx: &TenantCtx) -> ApiResult<Id> {
     ctx.agent_id
@@ -68,7 +69,6 @@ async fn me(State(state): State<AppState>, ctx: TenantCtx) -> ApiResult<ApiJson<
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 struct MePatch {
     /// Counter the agent sits at (null to leave it).
     #[serde(default, with = "double_option")]
@@ -77,6 +77,39 @@ struct MePatch {
     /// Queues the agent serves.
     #[serde(default)]
     queue_ids: Option<Vec<uuid::Uuid>>,
+}
+
+/// Fields of an agent profile the server maintains: a PATCH that sends them back (as clients
+/// do with what they were given) is accepted and they are ignored.
+const SERVER_FIELDS: [&str; 7] = [
+    "id",
+    "tenant_id",
+    "user_id",
+    "status",
+    "current_status",
+    "current_ticket_id",
+    "status_changed_at",
+];
+
+impl MePatch {
+    /// Reads a PATCH body: the fields an agent may change, server fields ignored, anything else
+    /// refused by name.
+    fn parse(body: Value) -> ApiResult<MePatch> {
+        let Value::Object(mut fields) = body else {
+            return Err(ApiError::validation(
+                "the body must be a JSON object of the fields to change",
+            ));
+        };
+        fields.retain(|k, _| !SERVER_FIELDS.contains(&k.as_str()));
+        if let Some(k) = fields
+            .keys()
+            .find(|k| !["counter_id", "queue_ids"].contains(&k.as_str()))
+        {
+            return Err(ApiError::validation(format!("{k}: unknown field")));
+        }
+        serde_json::from_value(Value::Object(fields))
+            .map_err(|e| ApiError::validation(e.to_string()))
+    }
 }
 
 /// Distinguishes an absent field (no change) from `null` (clear it).
@@ -93,28 +126,25 @@ async fn patch_me(
     State(state): State<AppState>,
     ctx: TenantCtx,
     RequestId(rid): RequestId,
-    ApiJson(input): ApiJson<MePatch>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<ApiJson<AgentProfile>> {
+    let input = MePatch::parse(body)?;
     let id = my_agent_id(&ctx)?;
     let before = load(&state, &ctx, id).await?;
-    let mut agent = before.clone();
-    if let Some(counter) = input.counter_id {
-        if let Some(c) = counter
-            && state
-                .store
-                .get_entity(ctx.tenant_id, Kind::Counter, c)
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::not_found("counter"));
-        }
-        agent.counter_id = counter;
+    if let Some(Some(c)) = input.counter_id
+        && state
+            .store
+            .get_entity(ctx.tenant_id, Kind::Counter, c)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::not_found("counter"));
     }
-    if let Some(queues) = input.queue_ids {
+    if let Some(queues) = &input.queue_ids {
         if queues.len() > 50 {
             return Err(ApiError::validation("queue_ids: at most 50 queues"));
         }
-        for q in &queues {
+        for q in queues {
             if state
                 .store
                 .get_entity(ctx.tenant_id, Kind::Queue, *q)
@@ -124,25 +154,37 @@ async fn patch_me(
                 return Err(ApiError::not_found("queue"));
             }
         }
-        for q in agent.queue_ids.iter().chain(&queues) {
-            state.eta.invalidate(ctx.tenant_id, *q);
-        }
-        agent.queue_ids = queues;
     }
-    let before_v = serde_json::to_value(&before).map_err(ApiError::internal)?;
-    let doc = serde_json::to_value(&agent).map_err(ApiError::internal)?;
-    state
+    // Applied inside the write to the profile as it is then: a call-next or a status change
+    // that lands meanwhile keeps its `current_ticket_id` and `status`.
+    let (counter, queues) = (input.counter_id, input.queue_ids.clone());
+    let edit: Edit = Arc::new(move |stored| {
+        let mut agent: AgentProfile = serde_json::from_value(stored)?;
+        if let Some(c) = counter {
+            agent.counter_id = c;
+        }
+        if let Some(q) = &queues {
+            agent.queue_ids = q.clone();
+        }
+        Ok(serde_json::to_value(&agent)?)
+    });
+    let doc = state
         .store
-        .put_entity(
+        .update_entity(
             ctx.tenant_id,
             Kind::Agent,
             id,
-            doc,
-            Some(before_v),
+            edit,
             &ctx.actor(rid),
             Utc::now(),
         )
         .await?;
+    let agent: AgentProfile = serde_json::from_value(doc).map_err(ApiError::internal)?;
+    if input.queue_ids.is_some() {
+        for q in before.queue_ids.iter().chain(&agent.queue_ids) {
+            state.eta.invalidate(ctx.tenant_id, *q);
+        }
+    }
     Ok(ApiJson(agent))
 }
 

@@ -431,7 +431,8 @@ async fn queue_lines(state: &AppState, tenant: Id, ids: &[Id]) -> ApiResult<Vec<
             "service_id": q.service_id,
             "is_active": q.is_active,
             "waiting": counts.waiting,
-            "eta_next_seconds": next_eta.map(|e| e.p50_seconds),
+            "eta_next_seconds": next_eta.p50_seconds,
+            "eta_next_p90_seconds": next_eta.p90_seconds,
         }));
     }
     Ok(out)

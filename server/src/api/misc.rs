@@ -5,7 +5,7 @@ use axum::http::Method;
 use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
-use smartqueue_core::eta::{ServiceTimeModel, estimate};
+use smartqueue_core::eta::{Eta, EtaInputs};
 use smartqueue_core::numbering::{business_day, parse_timezone};
 use smartqueue_core::staffing::agents_needed;
 use smartqueue_core::{Id, Queue, Scope, Site};
@@ -15,6 +15,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Paging};
 use super::page;
 use crate::auth::TenantCtx;
 use crate::error::{ApiError, ApiResult};
+use crate::service::eta;
 use crate::state::AppState;
 use crate::store::Kind;
 
@@ -38,15 +39,15 @@ async fn audit_logs(
     )))
 }
 
-/// What is known of a queue right now: today's counts and the service-time model.
+/// What is known of a queue right now: today's counts and the inputs of its wait estimate.
 pub struct QueueFigures {
     /// The site's time zone and the business day in it.
     pub tz: chrono_tz::Tz,
     pub day: chrono::NaiveDate,
     pub counts: crate::store::QueueCounts,
-    pub model: ServiceTimeModel,
-    /// Estimated wait of a ticket taken now.
-    pub next_eta: Option<smartqueue_core::eta::Eta>,
+    pub inputs: EtaInputs,
+    /// Estimated wait of a ticket taken now (the one estimate, [`EtaInputs::wait_if_joined`]).
+    pub next_eta: Eta,
 }
 
 /// Today's figures of `q` (business day in its site's time zone).
@@ -62,19 +63,13 @@ pub async fn queue_figures(state: &AppState, tenant: Id, q: &Queue) -> ApiResult
     let now = Utc::now();
     let day = business_day(now, tz);
     let counts = state.store.queue_counts(tenant, q.id, day, now).await?;
-    let history = state.store.recent_service_times(tenant, q.id, 200).await?;
-    let model = ServiceTimeModel::from_history(&history, 300.0);
-    let next_eta = estimate(
-        &model,
-        counts.waiting as usize,
-        counts.active_agents.max(1) as usize,
-    );
+    let inputs = eta::queue_inputs(state, tenant, q.id).await?;
     Ok(QueueFigures {
         tz,
         day,
+        next_eta: inputs.wait_if_joined(counts.waiting),
         counts,
-        model,
-        next_eta,
+        inputs,
     })
 }
 
@@ -101,9 +96,10 @@ async fn queue_stats(
         tz: site_tz,
         day,
         counts,
-        model,
+        inputs,
         next_eta,
     } = queue_figures(&state, ctx.tenant_id, &q).await?;
+    let model = inputs.model;
     let now = Utc::now();
     // Staffing advice from today's arrival rate over the opening hours so far.
     let hours = (now - smartqueue_core::numbering::start_of_day(day, site_tz))
@@ -137,8 +133,9 @@ async fn queue_stats(
         "active_agents": counts.active_agents,
         "average_service_seconds": model.mean_seconds.round(),
         "service_time_samples": model.samples,
-        "eta_next_seconds": next_eta.map(|e| e.p50_seconds),
-        "eta_next_p90_seconds": next_eta.map(|e| e.p90_seconds),
+        "eta_next_seconds": next_eta.p50_seconds,
+        "eta_next_p90_seconds": next_eta.p90_seconds,
+        "eta_inputs": inputs,
         "staffing": staffing,
     })))
 }

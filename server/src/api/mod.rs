@@ -69,8 +69,12 @@ async fn not_found() -> ApiError {
 /// Gives every error answer the API's `{code, detail}` JSON shape, including the plain-text
 /// rejections produced inside axum and tower-http (405, 413, 415, …).
 async fn json_errors(req: Request, next: Next) -> Response {
+    let request_id = req.headers().get("x-request-id").cloned();
     let resp = next.run(req).await;
     let status = resp.status();
+    if status.is_server_error() {
+        return server_error(resp, request_id).await;
+    }
     let is_json = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -86,7 +90,6 @@ async fn json_errors(req: Request, next: Next) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "validation_error",
         StatusCode::BAD_REQUEST => "bad_request",
-        s if s.is_server_error() => "internal_error",
         _ => "error",
     };
     let headers = resp.headers().clone();
@@ -94,12 +97,42 @@ async fn json_errors(req: Request, next: Next) -> Response {
         .await
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-    let detail = if text.is_empty() || status.is_server_error() {
+    let detail = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_lowercase()
     } else {
         text
     };
     let mut out = ApiError::new(status, code, detail).into_response();
+    if let Some(v) = headers.get(axum::http::header::RETRY_AFTER) {
+        out.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v.clone());
+    }
+    out
+}
+
+/// A 5xx answer as `{code, detail, request_id}`: `internal` for a fault of the server (the cause
+/// is in the log under that request id, never in the answer), the handler's own code otherwise
+/// (e.g. 503 `unavailable`).
+async fn server_error(resp: Response, request_id: Option<axum::http::HeaderValue>) -> Response {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let given: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let (code, detail) = match (status, given["code"].as_str(), given["detail"].as_str()) {
+        (StatusCode::INTERNAL_SERVER_ERROR, _, _) | (_, None, _) => (
+            "internal".to_owned(),
+            status.canonical_reason().unwrap_or("error").to_lowercase(),
+        ),
+        (_, Some(code), detail) => (code.to_owned(), detail.unwrap_or_default().to_owned()),
+    };
+    let body = serde_json::json!({
+        "code": code,
+        "detail": detail,
+        "request_id": request_id.as_ref().and_then(|v| v.to_str().ok()),
+    });
+    let mut out = (status, axum::Json(body)).into_response();
     if let Some(v) = headers.get(axum::http::header::RETRY_AFTER) {
         out.headers_mut()
             .insert(axum::http::header::RETRY_AFTER, v.clone());
@@ -192,6 +225,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .route_layer(middleware::from_fn(crate::telemetry::track))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        // A panicking handler answers 500 (then `internal`, below) instead of a cut connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -8,12 +8,13 @@ use axum::routing::get;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use smartqueue_core::numbering::parse_timezone;
 use smartqueue_core::{
     Counter, Customer, Id, NotificationPreferences, OpeningHours, Queue, QueueAlgorithm, Scope,
     Service, Site,
 };
+use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa::openapi::ComponentsBuilder;
 use uuid::Uuid;
@@ -24,7 +25,7 @@ use super::page;
 use crate::auth::TenantCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::Kind;
+use crate::store::{Edit, Kind, StoreError};
 
 /// A tenant-owned configuration entity served by the generic handlers.
 pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -438,7 +439,7 @@ async fn create<R: Resource>(
         .ok_or_else(|| ApiError::internal("entity without id"))?;
     state
         .store
-        .put_entity(ctx.tenant_id, R::KIND, id, doc, None, &ctx.actor(rid), now)
+        .create_entity(ctx.tenant_id, R::KIND, id, doc, &ctx.actor(rid), now)
         .await?;
     Ok((StatusCode::CREATED, ApiJson(r)))
 }
@@ -460,57 +461,80 @@ async fn retrieve<R: Resource>(
 /// Fields no update may change.
 const IMMUTABLE: [&str; 3] = ["id", "tenant_id", "created_at"];
 
+/// Applies a PATCH body to a stored document: the fields it names replace theirs; fields the
+/// server maintains (`id`, `tenant_id`, `created_at`, the resource's read-only ones) are ignored,
+/// since clients send back what they were given; a field the resource does not have is refused
+/// by name. The result is validated.
+fn merge<R: Resource>(stored: Value, changes: &Map<String, Value>) -> ApiResult<R> {
+    let mut merged = stored;
+    let Value::Object(target) = &mut merged else {
+        return Err(ApiError::internal("stored entity is not an object"));
+    };
+    for (k, v) in changes {
+        if IMMUTABLE.contains(&k.as_str()) || R::READ_ONLY.contains(&k.as_str()) {
+            continue;
+        }
+        if !target.contains_key(k) {
+            return Err(field(k, "unknown field"));
+        }
+        target.insert(k.clone(), v.clone());
+    }
+    let r: R = serde_json::from_value(merged).map_err(|e| ApiError::validation(e.to_string()))?;
+    r.validate()?;
+    Ok(r)
+}
+
 async fn update<R: Resource>(
     State(state): State<AppState>,
     ctx: TenantCtx,
     RequestId(rid): RequestId,
     ApiPath((_, id)): ApiPath<(String, Id)>,
     ApiJson(patch): ApiJson<Value>,
-) -> ApiResult<ApiJson<R>> {
+) -> ApiResult<ApiJson<Value>> {
     ctx.require(R::WRITE)?;
     let Value::Object(changes) = patch else {
         return Err(ApiError::validation(
             "the body must be a JSON object of the fields to change",
         ));
     };
-    let before = state
+    let stored = state
         .store
         .get_entity(ctx.tenant_id, R::KIND, id)
         .await?
         .ok_or_else(|| ApiError::not_found(R::KIND.as_str()))?;
-    let mut merged = before.clone();
-    let Value::Object(target) = &mut merged else {
-        return Err(ApiError::internal("stored entity is not an object"));
-    };
-    for (k, v) in changes {
-        if IMMUTABLE.contains(&k.as_str()) || R::READ_ONLY.contains(&k.as_str()) {
-            if target.get(&k) != Some(&v) {
-                return Err(field(&k, "cannot be changed"));
-            }
-            continue;
-        }
-        if !target.contains_key(&k) {
-            return Err(field(&k, "unknown field"));
-        }
-        target.insert(k, v);
-    }
-    let r: R = serde_json::from_value(merged).map_err(|e| ApiError::validation(e.to_string()))?;
-    r.validate()?;
-    check_refs(&state, &ctx, &r).await?;
-    let doc = serde_json::to_value(&r).map_err(ApiError::internal)?;
-    state
+    // Checked here against what is stored now (references need reads the write cannot make)…
+    check_refs(&state, &ctx, &merge::<R>(stored, &changes)?).await?;
+    // …and merged again inside the write, into the document as it is then: a change that landed
+    // in between (another PATCH, a call-next, a revocation) is kept.
+    let edit: Edit = Arc::new(move |current| {
+        let r = merge::<R>(current, &changes).map_err(refusal)?;
+        Ok(serde_json::to_value(&r)?)
+    });
+    let doc = state
         .store
-        .put_entity(
+        .update_entity(
             ctx.tenant_id,
             R::KIND,
             id,
-            doc,
-            Some(before),
+            edit,
             &ctx.actor(rid),
             Utc::now(),
         )
         .await?;
-    Ok(ApiJson(r))
+    Ok(ApiJson(doc))
+}
+
+/// An API error raised inside a store write (an [`Edit`]), carried out of it as a store error
+/// that maps back to the same answer.
+pub(crate) fn refusal(e: ApiError) -> StoreError {
+    match e.status {
+        StatusCode::CONFLICT => StoreError::Conflict {
+            code: e.code,
+            detail: e.detail,
+        },
+        StatusCode::BAD_REQUEST => StoreError::Invalid(e.detail),
+        _ => StoreError::Internal(e.detail),
+    }
 }
 
 async fn destroy<R: Resource>(

@@ -7,9 +7,8 @@ use axum::routing::{get, post};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use smartqueue_core::eta::{ServiceTimeModel, estimate};
 use smartqueue_core::lifecycle::{Action, ActionKind, Transfer};
-use smartqueue_core::{Channel, Id, Placement, Priority, Scope, Service, Ticket, TicketStatus};
+use smartqueue_core::{Channel, Id, Placement, Priority, Scope, Ticket, TicketStatus};
 use utoipa::ToSchema;
 use utoipa::openapi::ComponentsBuilder;
 
@@ -19,8 +18,9 @@ use super::page;
 use super::resources::check_phone;
 use crate::auth::TenantCtx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::{AppState, EtaInputs, EtaLookup};
-use crate::store::{Kind, NewTicket, PlacedTicket, TicketFilter};
+use crate::service::eta;
+use crate::state::AppState;
+use crate::store::{NewTicket, PlacedTicket, TicketFilter};
 
 /// A ticket as the API shows it: the ticket, its place in line and its estimated wait.
 #[derive(Debug, Serialize, ToSchema)]
@@ -34,22 +34,14 @@ pub struct TicketOut {
     pub eta_p90_seconds: Option<u32>,
 }
 
-/// Adds the ETA to a placed ticket (cached per queue for a few seconds).
+/// Adds the ETA to a placed ticket (the one estimate, inputs cached per queue).
 pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> {
     let (mut eta_seconds, mut eta_p90_seconds) = (None, None);
     if let (TicketStatus::Waiting, Some(pos)) = (p.ticket.status, p.position) {
-        let (t, q) = (p.ticket.tenant_id, p.ticket.queue_id);
-        let inputs = match state.eta.lookup(t, q) {
-            EtaLookup::Use(i) => i,
-            EtaLookup::Refresh(old) => eta_inputs(state, t, q).await.unwrap_or(old),
-            EtaLookup::Missing => eta_inputs(state, t, q).await?,
-        };
-        // Before any agent is signed in, assume one counter will open rather than show nothing.
-        let agents = inputs.active_agents.max(1) as usize;
-        if let Some(e) = estimate(&inputs.model, pos.saturating_sub(1) as usize, agents) {
-            eta_seconds = Some(e.p50_seconds);
-            eta_p90_seconds = Some(e.p90_seconds);
-        }
+        let inputs = eta::queue_inputs(state, p.ticket.tenant_id, p.ticket.queue_id).await?;
+        let e = inputs.wait_at(pos);
+        eta_seconds = Some(e.p50_seconds);
+        eta_p90_seconds = Some(e.p90_seconds);
     }
     Ok(TicketOut {
         ticket: p.ticket,
@@ -57,37 +49,6 @@ pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> 
         eta_seconds,
         eta_p90_seconds,
     })
-}
-
-/// Recomputes a queue's ETA inputs (recent service times, serving agents) and caches them.
-///
-/// Every close expires them, so on a busy queue this runs continuously (one request at a time):
-/// it reads only what the estimate needs, in time independent of the line's length and the
-/// day's tickets.
-async fn eta_inputs(state: &AppState, tenant: Id, queue: Id) -> ApiResult<EtaInputs> {
-    let history = state.store.recent_service_times(tenant, queue, 200).await?;
-    let default = default_service_seconds(state, tenant, queue).await?;
-    let model = ServiceTimeModel::from_history(&history, default);
-    let agents = state.store.serving_agents(tenant, queue).await?;
-    Ok(state.eta.put(tenant, queue, model, agents))
-}
-
-async fn default_service_seconds(state: &AppState, tenant: Id, queue: Id) -> ApiResult<f64> {
-    let Some(q) = state.store.get_entity(tenant, Kind::Queue, queue).await? else {
-        return Ok(300.0);
-    };
-    let service_id = q["service_id"].as_str().and_then(|s| s.parse().ok());
-    let service: Option<Service> = match service_id {
-        Some(id) => state
-            .store
-            .get_entity(tenant, Kind::Service, id)
-            .await?
-            .and_then(|v| serde_json::from_value(v).ok()),
-        None => None,
-    };
-    Ok(service
-        .map(|s| f64::from(s.default_service_seconds))
-        .unwrap_or(300.0))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

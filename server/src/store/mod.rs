@@ -35,10 +35,21 @@ pub enum StoreError {
     /// The ticket state machine refused the action.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A row with the same unique key exists (the storage-level mapping of a unique
+    /// violation; the caller decides what it means).
+    #[error("duplicate key: {0}")]
+    Unique(String),
+    /// The database failed (I/O, a statement, a constraint other than a unique key). The
+    /// message is the backend's own, for the log.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Backend(String),
+    /// Stored data does not parse: a fault of the server, never of the request.
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
+    /// Anything else that went wrong inside the server (a panic in a read or a write, a broken
+    /// invariant).
+    #[error("internal fault: {0}")]
+    Internal(String),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("the transaction could not be committed: {0}")]
@@ -59,6 +70,11 @@ impl StoreError {
 
 /// Result alias of the storage layer.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A change of one entity document: the stored document in, the new one out (or the reason the
+/// change is refused). It runs inside the write transaction, may run more than once, and decides
+/// from its argument alone.
+pub type Edit = std::sync::Arc<dyn Fn(Value) -> StoreResult<Value> + Send + Sync>;
 
 /// Who performs a write (recorded in the audit log).
 #[derive(Debug, Clone, Default)]
@@ -449,17 +465,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<RefreshOutcome>;
 
     // --- configuration entities -------------------------------------------------------------
-    /// Inserts (`before = None`) or replaces an entity document, with its audit entry.
-    async fn put_entity(
+    /// Inserts a new entity document, with its audit entry (`already_exists` if the id is
+    /// taken).
+    async fn create_entity(
         &self,
         tenant_id: uuid::Uuid,
         kind: Kind,
         id: uuid::Uuid,
         doc: Value,
-        before: Option<Value>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Changes an entity document with `edit`, applied inside the write's own transaction to the
+    /// document as stored at that moment — so a write that landed since the caller read it (a
+    /// call-next, a revocation) is kept, never reverted. Returns the new document; an edit that
+    /// changes nothing writes nothing.
+    async fn update_entity(
+        &self,
+        tenant_id: uuid::Uuid,
+        kind: Kind,
+        id: uuid::Uuid,
+        edit: Edit,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Value>;
     async fn get_entity(&self, tenant_id: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>>;
     async fn list_entities(
         &self,

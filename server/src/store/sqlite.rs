@@ -36,6 +36,22 @@ use super::*;
 mod devices;
 mod members;
 
+impl From<rusqlite::Error> for StoreError {
+    /// SQLite's errors stay inside this module: a unique violation becomes
+    /// [`StoreError::Unique`], anything else [`StoreError::Backend`].
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Unique(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
 mod embedded {
     refinery::embed_migrations!("../migrations/sqlite");
 }
@@ -90,7 +106,7 @@ where
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(conn)))
-            .unwrap_or_else(|_| Err(StoreError::Commit("the write failed unexpectedly".into())));
+            .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -233,13 +249,20 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let committed = run_batch(&conn, &step, &mut batch).and_then(|()| {
-            step("COMMIT").map_err(|e| {
-                reset_config_cache();
+        let committed = run_batch(&conn, &step, &mut batch)
+            .inspect_err(|_| {
+                // Whatever was left open of the batch goes (an error when nothing is open).
                 let _ = step("ROLLBACK");
-                e.to_string()
+                reset_config_cache();
+                PENDING_EVENTS.with(|p| p.borrow_mut().clear());
             })
-        });
+            .and_then(|()| {
+                step("COMMIT").map_err(|e| {
+                    reset_config_cache();
+                    let _ = step("ROLLBACK");
+                    e.to_string()
+                })
+            });
         // Callers are answered first: publishing wakes every subscribed session (ten thousand
         // screens, say), and an answer queued behind them reached the agent who called ~100 ms
         // late. Events go out only once their transaction is durable, in commit order.
@@ -286,18 +309,37 @@ fn run_batch(
         return Ok(());
     }
     reset_config_cache();
-    let _ = step("ROLLBACK");
     PENDING_EVENTS.with(|p| p.borrow_mut().clear());
+    step("ROLLBACK").map_err(|e| e.to_string())?;
     step("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    let replayed = replay(conn, step, batch);
+    if replayed.is_err() {
+        // Without its savepoint a failed job's writes cannot be undone alone: nothing of the
+        // batch may commit.
+        reset_config_cache();
+        PENDING_EVENTS.with(|p| p.borrow_mut().clear());
+        let _ = step("ROLLBACK");
+    }
+    replayed
+}
+
+/// The replay of [`run_batch`]: each job inside its own savepoint, a failed one rolled back to
+/// it. `Err` when a savepoint statement itself fails; the transaction must then be rolled back.
+fn replay(
+    conn: &Connection,
+    step: &dyn Fn(&str) -> rusqlite::Result<()>,
+    batch: &mut [Job],
+) -> Result<(), String> {
+    let failed = |what: &str, e: rusqlite::Error| format!("{what} failed: {e}");
     for job in batch.iter_mut() {
-        let _ = step("SAVEPOINT job");
+        step("SAVEPOINT job").map_err(|e| failed("SAVEPOINT", e))?;
         let mark = pending_events();
         if !job.run(conn) {
             reset_config_cache();
-            let _ = step("ROLLBACK TO job");
             PENDING_EVENTS.with(|p| p.borrow_mut().truncate(mark));
+            step("ROLLBACK TO job").map_err(|e| failed("ROLLBACK TO", e))?;
         }
-        let _ = step("RELEASE job");
+        step("RELEASE job").map_err(|e| failed("RELEASE", e))?;
     }
     Ok(())
 }
@@ -439,10 +481,8 @@ impl SqliteStore {
                 Some(c) => c,
                 None => open_reader(&path)?,
             };
-            let out =
-                std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn))).unwrap_or_else(|_| {
-                    Err(StoreError::Invalid("the read failed unexpectedly".into()))
-                });
+            let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
             if let Ok(mut p) = pool.lock()
                 && p.len() < READ_POOL
             {
@@ -490,7 +530,7 @@ fn stored_event(
 ) -> StoreResult<StoredEvent> {
     let at = DateTime::parse_from_rfc3339(&at)
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(|e| StoreError::Internal(format!("stored event: {e}")))?;
     Ok(StoredEvent {
         seq,
         kind,
@@ -1295,9 +1335,9 @@ impl Store for SqliteStore {
             for row in rows {
                 let (tid, slug, role, agent) = row?;
                 out.push(MembershipInfo {
-                    tenant_id: tid.parse().map_err(|_| StoreError::Invalid("bad tenant id".into()))?,
+                    tenant_id: tid.parse().map_err(|_| StoreError::Internal("bad tenant id".into()))?,
                     tenant_slug: slug,
-                    role: role.parse().map_err(|_| StoreError::Invalid(format!("bad role {role}")))?,
+                    role: role.parse().map_err(|_| StoreError::Internal(format!("bad role {role}")))?,
                     agent_id: agent.and_then(|a| a.parse().ok()),
                 });
             }
@@ -1378,7 +1418,7 @@ impl Store for SqliteStore {
             for id in ids {
                 let uid: Uuid = id
                     .parse()
-                    .map_err(|_| StoreError::Invalid("bad user id".into()))?;
+                    .map_err(|_| StoreError::Internal("bad user id".into()))?;
                 if let Some(m) = member_of_row(conn, tenant_id, uid)? {
                     out.push(m);
                 }
@@ -1417,71 +1457,55 @@ impl Store for SqliteStore {
                 return Ok(RefreshOutcome::Invalid);
             }
             conn.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?.execute(params![presented, ts(now)])?;
-            let user_id: Id = user.parse().map_err(|_| StoreError::Invalid("bad user id".into()))?;
+            let user_id: Id = user.parse().map_err(|_| StoreError::Internal("bad user id".into()))?;
             let tenant_id: Option<Id> = tenant.and_then(|t| t.parse().ok());
-            let family_id: Id = family.parse().map_err(|_| StoreError::Invalid("bad family".into()))?;
+            let family_id: Id = family.parse().map_err(|_| StoreError::Internal("bad family".into()))?;
             insert_refresh(conn, &RefreshRecord { family_id, user_id, tenant_id, ..next.clone() })?;
             Ok(RefreshOutcome::Rotated { user_id, tenant_id })
         })
         .await
     }
 
-    async fn put_entity(
+    async fn create_entity(
         &self,
         tenant_id: Id,
         kind: Kind,
         id: Id,
         doc: Value,
-        before: Option<Value>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let actor = actor.clone();
         self.write(move |conn| {
-            let exists = get_doc::<Value>(conn, tenant_id, kind, id)?.is_some();
-            match (&before, exists) {
-                (None, true) => {
-                    return Err(StoreError::conflict(
-                        "already_exists",
-                        format!("{} already exists", kind.as_str()),
-                    ));
-                }
-                (Some(_), false) => return Err(StoreError::NotFound(kind.as_str())),
-                _ => {}
+            if get_doc::<Value>(conn, tenant_id, kind, id)?.is_some() {
+                return Err(StoreError::conflict(
+                    "already_exists",
+                    format!("{} already exists", kind.as_str()),
+                ));
             }
-            put_doc(conn, tenant_id, kind, id, &doc, now)?;
-            if kind == Kind::Queue && before.is_some() {
-                // The queue's algorithm or targets may have changed: re-key its waiting tickets so
-                // the stored calling order follows the new policy.
-                let queue: Queue = serde_json::from_value(doc.clone())?;
-                rekey_waiting(conn, tenant_id, &queue)?;
+            save_entity(conn, tenant_id, kind, id, &doc, None, &actor, now)
+        })
+        .await
+    }
+
+    async fn update_entity(
+        &self,
+        tenant_id: Id,
+        kind: Kind,
+        id: Id,
+        edit: Edit,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Value> {
+        let actor = actor.clone();
+        self.write(move |conn| {
+            let before: Value =
+                load_doc(conn, tenant_id, kind, id)?.ok_or(StoreError::NotFound(kind.as_str()))?;
+            let doc = edit(before.clone())?;
+            if doc != before {
+                save_entity(conn, tenant_id, kind, id, &doc, Some(before), &actor, now)?;
             }
-            let action = format!(
-                "{}.{}",
-                kind.as_str(),
-                if before.is_some() { "update" } else { "create" }
-            );
-            if matches!(kind, Kind::Display | Kind::Kiosk) && before.is_some() {
-                // A paired screen or kiosk follows its configuration live.
-                emit(
-                    conn,
-                    tenant_id,
-                    &format!("{}.updated", kind.as_str()),
-                    doc.clone(),
-                    now,
-                )?;
-            }
-            audit(
-                conn,
-                tenant_id,
-                &actor,
-                &action,
-                kind.as_str(),
-                id,
-                before.clone(),
-                Some(&doc),
-                now,
-            )
+            Ok(doc)
         })
         .await
     }
@@ -1571,7 +1595,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", queue.name)));
             }
             let site: Site = require_doc(conn, tenant_id, Kind::Site, queue.site_id)?;
-            let tz = parse_timezone(&site.timezone).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let tz = parse_timezone(&site.timezone).map_err(|e| StoreError::Internal(format!("stored site time zone: {e}")))?;
             if let Some(max) = queue.max_length
                 && new.offline.is_none()
                 && waiting_count(conn, tenant_id, queue.id)? >= i64::from(max)
@@ -1604,9 +1628,7 @@ impl Store for SqliteStore {
             t.customer_phone = new.customer_phone.clone();
             let policy = queue_policy(&queue);
             insert_ticket(conn, &t, &policy).map_err(|e| match e {
-                StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
+                StoreError::Unique(_) => {
                     StoreError::conflict("number_taken", format!("ticket {} already exists", t.number))
                 }
                 other => other,
@@ -2055,6 +2077,55 @@ impl Store for SqliteStore {
     }
 }
 
+/// Writes an entity document (new when `before` is None) with what follows a change of its kind,
+/// and its audit entry.
+#[allow(clippy::too_many_arguments)]
+fn save_entity(
+    conn: &Connection,
+    tenant_id: Id,
+    kind: Kind,
+    id: Id,
+    doc: &Value,
+    before: Option<Value>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    put_doc(conn, tenant_id, kind, id, doc, now)?;
+    let updated = before.is_some();
+    if kind == Kind::Queue && updated {
+        // The queue's algorithm or targets may have changed: re-key its waiting tickets so the
+        // stored calling order follows the new policy.
+        let queue: Queue = serde_json::from_value(doc.clone())?;
+        rekey_waiting(conn, tenant_id, &queue)?;
+    }
+    if matches!(kind, Kind::Display | Kind::Kiosk) && updated {
+        // A paired screen or kiosk follows its configuration live.
+        emit(
+            conn,
+            tenant_id,
+            &format!("{}.updated", kind.as_str()),
+            doc.clone(),
+            now,
+        )?;
+    }
+    let action = format!(
+        "{}.{}",
+        kind.as_str(),
+        if updated { "update" } else { "create" }
+    );
+    audit(
+        conn,
+        tenant_id,
+        actor,
+        &action,
+        kind.as_str(),
+        id,
+        before,
+        Some(doc),
+        now,
+    )
+}
+
 fn insert_user(conn: &Connection, new: NewUser, now: DateTime<Utc>) -> StoreResult<User> {
     let email = new.email.trim().to_lowercase();
     let taken: bool = conn
@@ -2306,5 +2377,65 @@ mod tests {
         assert_eq!(n, 2);
         store.close();
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// When a savepoint statement of the replay fails, a failed job's writes could no longer be
+    /// undone alone: the whole batch fails, nothing of it is committed, every caller hears so.
+    #[test]
+    fn a_failed_savepoint_statement_fails_the_whole_batch() {
+        for broken in ["SAVEPOINT job", "ROLLBACK TO job", "RELEASE job"] {
+            let dir = std::env::temp_dir().join(format!("sq-savepoint-{}", Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("t.db");
+            migrate(&path).unwrap();
+            let conn = open_writer(&path).unwrap();
+            reset_config_cache();
+            let step = |sql: &str| {
+                if sql == broken {
+                    Err(rusqlite::Error::InvalidQuery)
+                } else {
+                    conn.execute_batch(sql)
+                }
+            };
+            let (good_tx, good_rx) = oneshot::channel();
+            let (bad_tx, bad_rx) = oneshot::channel();
+            let mut batch: Vec<Job> = vec![
+                Box::new(Pending {
+                    f: |c: &Connection| Ok(setting(c, "good")?),
+                    tx: good_tx,
+                    result: None,
+                }),
+                Box::new(Pending {
+                    f: |c: &Connection| {
+                        setting(c, "bad")?;
+                        Err::<usize, _>(StoreError::conflict("refused", "after writing"))
+                    },
+                    tx: bad_tx,
+                    result: None,
+                }),
+            ];
+            let outcome = run_batch(&conn, &step, &mut batch);
+            assert!(outcome.is_err(), "{broken}: the batch must fail");
+            assert!(
+                conn.is_autocommit(),
+                "{broken}: no transaction is left open"
+            );
+            for job in batch {
+                job.answer(outcome.clone());
+            }
+            assert!(
+                matches!(good_rx.blocking_recv(), Ok(Err(StoreError::Commit(_)))),
+                "{broken}: the good job is told it was not committed"
+            );
+            assert!(matches!(bad_rx.blocking_recv(), Ok(Err(_))));
+            let rows: i64 = conn
+                .query_row("SELECT COUNT(*) FROM settings WHERE value = 'v'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(rows, 0, "{broken}: nothing of the batch is stored");
+            drop(conn);
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -1,0 +1,7 @@
+//! The service layer: every business decision that is not a pure core rule (design §8).
+//!
+//! Handlers parse, authorize, call a service and present its result; WebSocket sessions and
+//! background tasks call the same services. Services use core's rules and the store, and
+//! nothing here knows HTTP.
+
+pub mod eta;
