@@ -226,7 +226,10 @@ string_enum!(AgentStatus {
 });
 
 /// The agent side of a membership with role `agent`: where they sit and what they serve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized with `current_status` beside `status` (the same value: the name the SmartQueue
+/// contract gives the agent's live status); reading ignores it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentProfile {
     pub id: Uuid,
@@ -239,6 +242,23 @@ pub struct AgentProfile {
     /// The ticket the agent holds (called, in service or paused), if any.
     pub current_ticket_id: Option<Uuid>,
     pub status_changed_at: DateTime<Utc>,
+}
+
+impl Serialize for AgentProfile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("AgentProfile", 9)?;
+        out.serialize_field("id", &self.id)?;
+        out.serialize_field("tenant_id", &self.tenant_id)?;
+        out.serialize_field("user_id", &self.user_id)?;
+        out.serialize_field("counter_id", &self.counter_id)?;
+        out.serialize_field("status", &self.status)?;
+        out.serialize_field("current_status", &self.status)?;
+        out.serialize_field("queue_ids", &self.queue_ids)?;
+        out.serialize_field("current_ticket_id", &self.current_ticket_id)?;
+        out.serialize_field("status_changed_at", &self.status_changed_at)?;
+        out.end()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -332,6 +352,9 @@ pub struct Counter {
     pub site_id: Uuid,
     /// Shown and announced on displays ("guichet 3").
     pub name: String,
+    /// The counter's number at its site (what an agent gives as `counter_number`).
+    #[serde(default)]
+    pub number: Option<u32>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -555,6 +578,15 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Seconds from arrival to the first call (`None` until called): the customer's wait.
+    pub fn wait_time_seconds(&self) -> Option<u32> {
+        self.called_at.map(|c| {
+            (c - self.arrived_at)
+                .num_seconds()
+                .clamp(0, i64::from(u32::MAX)) as u32
+        })
+    }
+
     /// A freshly issued waiting ticket with normal priority, issued by staff, no customer, and an
     /// empty tracking token (the issuer sets the fields it knows).
     pub fn waiting(

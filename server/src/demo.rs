@@ -190,6 +190,7 @@ pub async fn create_tenant(
                 tenant_id: t,
                 site_id: site.id,
                 name: format!("Guichet {i}"),
+                number: Some(i),
                 is_active: true,
                 created_at: now,
             };

@@ -21,6 +21,7 @@ const GET: Method = Method::GET;
 const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
 use crate::error::{ApiError, ApiResult};
+use crate::service;
 use crate::state::AppState;
 use crate::store::{Edit, Kind};
 use std::sync::Arc;
@@ -74,6 +75,9 @@ struct MePatch {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<uuid::Uuid>)]
     counter_id: Option<Option<uuid::Uuid>>,
+    /// The counter by its number at the agent's site, instead of `counter_id`.
+    #[serde(default)]
+    counter_number: Option<u32>,
     /// Queues the agent serves.
     #[serde(default)]
     queue_ids: Option<Vec<uuid::Uuid>>,
@@ -103,7 +107,7 @@ impl MePatch {
         fields.retain(|k, _| !SERVER_FIELDS.contains(&k.as_str()));
         if let Some(k) = fields
             .keys()
-            .find(|k| !["counter_id", "queue_ids"].contains(&k.as_str()))
+            .find(|k| !["counter_id", "counter_number", "queue_ids"].contains(&k.as_str()))
         {
             return Err(ApiError::validation(format!("{k}: unknown field")));
         }
@@ -128,9 +132,20 @@ async fn patch_me(
     RequestId(rid): RequestId,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<ApiJson<AgentProfile>> {
-    let input = MePatch::parse(body)?;
+    let mut input = MePatch::parse(body)?;
     let id = my_agent_id(&ctx)?;
     let before = load(&state, &ctx, id).await?;
+    if let Some(n) = input.counter_number {
+        if input.counter_id.is_some() {
+            return Err(ApiError::validation(
+                "counter_number: give counter_id or counter_number, not both",
+            ));
+        }
+        let queues = input.queue_ids.as_deref().unwrap_or(&before.queue_ids);
+        let c =
+            service::agents::counter_by_number(&state, ctx.tenant_id, &before, queues, n).await?;
+        input.counter_id = Some(Some(c));
+    }
     if let Some(Some(c)) = input.counter_id
         && state
             .store

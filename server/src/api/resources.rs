@@ -288,6 +288,9 @@ impl Resource for Queue {
 pub struct CounterIn {
     site_id: uuid::Uuid,
     name: String,
+    /// The counter's number at its site (agents may sit down by number).
+    #[serde(default)]
+    number: Option<u32>,
     #[serde(default = "default_true")]
     is_active: bool,
 }
@@ -306,13 +309,18 @@ impl Resource for Counter {
             tenant_id,
             site_id: i.site_id,
             name: i.name,
+            number: i.number,
             is_active: i.is_active,
             created_at: now,
         }
     }
 
     fn validate(&self) -> ApiResult<()> {
-        non_empty("name", &self.name, 100)
+        non_empty("name", &self.name, 100)?;
+        if self.number.is_some_and(|n| !(1..=9999).contains(&n)) {
+            return Err(field("number", "a number from 1 to 9999"));
+        }
+        Ok(())
     }
 
     fn refs(&self) -> Vec<(Kind, Id, &'static str)> {

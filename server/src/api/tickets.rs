@@ -28,6 +28,8 @@ pub struct TicketOut {
     #[serde(flatten)]
     pub ticket: Ticket,
     pub position: Option<u32>,
+    /// Seconds from arrival to the first call (null until called).
+    pub wait_time_seconds: Option<u32>,
     /// Median estimated wait (seconds) while waiting.
     pub eta_seconds: Option<u32>,
     /// 90th-percentile estimated wait (seconds) while waiting.
@@ -44,6 +46,7 @@ pub async fn present(state: &AppState, p: PlacedTicket) -> ApiResult<TicketOut> 
         eta_p90_seconds = Some(e.p90_seconds);
     }
     Ok(TicketOut {
+        wait_time_seconds: p.ticket.wait_time_seconds(),
         ticket: p.ticket,
         position: p.position,
         eta_seconds,
@@ -140,7 +143,30 @@ async fn list(
         offset: paging.offset,
     };
     let got = state.store.list_tickets(ctx.tenant_id, filter).await?;
-    Ok(ApiJson(page(got, paging)))
+    let results = got
+        .results
+        .into_iter()
+        .map(|ticket| ListedTicket {
+            wait_time_seconds: ticket.wait_time_seconds(),
+            ticket,
+        })
+        .collect();
+    Ok(ApiJson(page(
+        crate::store::Page {
+            count: got.count,
+            results,
+        },
+        paging,
+    )))
+}
+
+/// A ticket of a list: the ticket and its wait so far (no per-ticket place or estimate, which
+/// would cost a read each).
+#[derive(Serialize)]
+struct ListedTicket {
+    #[serde(flatten)]
+    ticket: Ticket,
+    wait_time_seconds: Option<u32>,
 }
 
 async fn retrieve(

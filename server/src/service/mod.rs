@@ -4,4 +4,5 @@
 //! background tasks call the same services. Services use core's rules and the store, and
 //! nothing here knows HTTP.
 
+pub mod agents;
 pub mod eta;

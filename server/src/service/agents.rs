@@ -1,0 +1,59 @@
+//! Decisions about agents that are not pure core rules.
+
+use std::collections::HashSet;
+
+use smartqueue_core::{AgentProfile, Counter, Id, Queue};
+
+use crate::state::AppState;
+use crate::store::{Kind, StoreError, StoreResult};
+
+/// Counters a tenant may have (one page of the configuration list).
+const MAX_COUNTERS: u32 = 1000;
+
+/// The counter numbered `number` at the agent's site: the site of the counter the agent sits at,
+/// or else the sites of the queues it serves (`queue_ids`, as they will be after the change).
+/// Unknown there → `NotFound`; the same number at several of its sites → `ambiguous_counter`.
+pub async fn counter_by_number(
+    state: &AppState,
+    tenant: Id,
+    agent: &AgentProfile,
+    queue_ids: &[Id],
+    number: u32,
+) -> StoreResult<Id> {
+    let store = &state.store;
+    let counters: Vec<Counter> = store
+        .list_entities(tenant, Kind::Counter, MAX_COUNTERS, 0)
+        .await?
+        .results
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()?;
+    let mut sites: HashSet<Id> = agent
+        .counter_id
+        .and_then(|c| counters.iter().find(|x| x.id == c))
+        .map(|c| c.site_id)
+        .into_iter()
+        .collect();
+    if sites.is_empty() {
+        for q in queue_ids {
+            if let Some(doc) = store.get_entity(tenant, Kind::Queue, *q).await? {
+                sites.insert(serde_json::from_value::<Queue>(doc)?.site_id);
+            }
+        }
+    }
+    let mut found = counters
+        .iter()
+        .filter(|c| c.number == Some(number) && sites.contains(&c.site_id));
+    match (found.next(), found.next()) {
+        (Some(c), None) => Ok(c.id),
+        (None, _) => Err(StoreError::NotFound(
+            "counter with this number at your site",
+        )),
+        (Some(_), Some(_)) => Err(StoreError::conflict(
+            "ambiguous_counter",
+            format!(
+                "counter_number: several of your sites have a counter {number}; give counter_id"
+            ),
+        )),
+    }
+}
