@@ -550,7 +550,9 @@ pub struct Ticket {
     pub customer_id: Option<Uuid>,
     pub customer_name: Option<String>,
     pub customer_phone: Option<String>,
-    /// Secret token of the public tracking link; unguessable and distinct from `id`.
+    /// Secret token of the public tracking link; unguessable and distinct from `id`. Empty (and
+    /// then left out of the JSON) where the ticket travels without it, as in events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tracking_token: String,
     pub agent_id: Option<Uuid>,
     pub counter_id: Option<Uuid>,

@@ -26,6 +26,7 @@
 pub mod announce;
 pub mod domain;
 pub mod eta;
+pub mod event;
 pub mod lifecycle;
 pub mod numbering;
 pub mod selection;

@@ -32,6 +32,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::event::{Envelope, Event};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -138,7 +140,7 @@ pub struct SyncEngine {
     tx: Arc<watch::Sender<SyncState>>,
     store: Arc<Mutex<LocalStore>>,
     wake: Arc<Notify>,
-    events: broadcast::Sender<Value>,
+    events: broadcast::Sender<Envelope>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -154,7 +156,7 @@ struct Inner {
     store: Arc<Mutex<LocalStore>>,
     tx: Arc<watch::Sender<SyncState>>,
     wake: Arc<Notify>,
-    events: broadcast::Sender<Value>,
+    events: broadcast::Sender<Envelope>,
 }
 
 impl SyncEngine {
@@ -199,7 +201,7 @@ impl SyncEngine {
     }
 
     /// Events as they are applied (replayed ones included, in order; each envelope once).
-    pub fn events(&self) -> broadcast::Receiver<Value> {
+    pub fn events(&self) -> broadcast::Receiver<Envelope> {
         self.events.subscribe()
     }
 
@@ -349,10 +351,9 @@ impl Inner {
         Ok(())
     }
 
-    fn apply(&self, e: &Value) -> bool {
-        let Some(seq) = e["seq"].as_i64() else {
-            return true;
-        };
+    /// Applies an event at `seq` (`None`: an event type this client does not know, from a newer
+    /// server — nothing to show, but its place in the sequence counts).
+    fn apply(&self, seq: i64, e: Option<&Envelope>) -> bool {
         let last = self.tx.borrow().last_seq;
         if seq <= last {
             return true; // already applied
@@ -362,11 +363,15 @@ impl Inner {
         }
         let max = self.config.max_tickets;
         self.update(|s| {
-            apply_event(s, e);
+            if let Some(e) = e {
+                apply_event(s, &e.event);
+            }
             trim(&mut s.tickets, max);
             s.last_seq = seq;
         });
-        let _ = self.events.send(e.clone());
+        if let Some(e) = e {
+            let _ = self.events.send(e.clone());
+        }
         true
     }
 
@@ -442,7 +447,11 @@ impl Inner {
                 }
                 Some("pong") => {}
                 Some(_) => {
-                    if !self.apply(&v) {
+                    let Some(seq) = v["seq"].as_i64() else {
+                        continue;
+                    };
+                    let event = serde_json::from_str::<Envelope>(&text).ok();
+                    if !self.apply(seq, event.as_ref()) {
                         // A gap: reload and carry on from here.
                         let head = v["seq"].as_i64().unwrap_or(0);
                         self.snapshot(head).await?;
@@ -458,50 +467,53 @@ impl Inner {
 /// Applies one event to a view: a ticket's fields are merged (an event that leaves a field out,
 /// such as the display block of a call, keeps the known value), queue lengths and updated
 /// context objects are taken over.
-pub fn apply_event(s: &mut SyncState, e: &Value) {
-    let kind = e["type"].as_str().unwrap_or_default();
-    let data = &e["data"];
-    if kind.starts_with("ticket.")
-        && let Some(id) = data["id"].as_str()
-    {
-        match (s.tickets.get_mut(id), data) {
-            (Some(Value::Object(old)), Value::Object(new)) => {
-                for (k, v) in new {
-                    old.insert(k.clone(), v.clone());
+pub fn apply_event(s: &mut SyncState, e: &Event) {
+    if let Some(t) = e.ticket() {
+        let Ok(data) = serde_json::to_value(t) else {
+            return;
+        };
+        let id = t.ticket.id.to_string();
+        match (s.tickets.get_mut(&id), data) {
+            (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
+            (_, data) => {
+                s.tickets.insert(id, data);
+            }
+        }
+        if let Some(lines) = s.context.get_mut("queues").and_then(Value::as_array_mut) {
+            for l in &t.queues {
+                if let Some(line) = lines.iter_mut().find(|q| is_id(&q["id"], l.queue_id)) {
+                    line["waiting"] = l.waiting.into();
                 }
             }
-            _ => {
-                s.tickets.insert(id.to_owned(), data.clone());
+        }
+    }
+    let updated = match e {
+        Event::QueueEta(eta) => {
+            if let Some(line) = s
+                .context
+                .get_mut("queues")
+                .and_then(Value::as_array_mut)
+                .and_then(|lines| lines.iter_mut().find(|q| is_id(&q["id"], eta.queue_id)))
+            {
+                line["waiting"] = eta.waiting.into();
+                line["eta_next_seconds"] = eta.eta_next_seconds.into();
             }
+            None
         }
-    }
-    if let (Some(lengths), Some(lines)) = (
-        data["queues"].as_array(),
-        s.context.get_mut("queues").and_then(Value::as_array_mut),
-    ) {
-        for l in lengths {
-            if let Some(line) = lines.iter_mut().find(|q| q["id"] == l["queue_id"]) {
-                line["waiting"] = l["waiting"].clone();
-            }
-        }
-    }
-    if kind == "queue.eta"
-        && let Some(line) = s
-            .context
-            .get_mut("queues")
-            .and_then(Value::as_array_mut)
-            .and_then(|lines| lines.iter_mut().find(|q| q["id"] == data["queue_id"]))
-    {
-        for k in ["waiting", "eta_next_seconds"] {
-            line[k] = data[k].clone();
-        }
-    }
-    if let Some(object) = kind.strip_suffix(".updated")
+        Event::DisplayUpdated(d) => Some(("display", d.id, serde_json::to_value(d))),
+        Event::KioskUpdated(k) => Some(("kiosk", k.id, serde_json::to_value(k))),
+        _ => None,
+    };
+    if let Some((object, id, Ok(doc))) = updated
         && let Some(current) = s.context.get_mut(object)
-        && current["id"] == data["id"]
+        && is_id(&current["id"], id)
     {
-        *current = data.clone();
+        *current = doc;
     }
+}
+
+fn is_id(v: &Value, id: uuid::Uuid) -> bool {
+    v.as_str().and_then(|s| s.parse().ok()) == Some(id)
 }
 
 /// Drops the least recently updated tickets beyond `max` (0: no limit).

@@ -9,6 +9,7 @@ use chrono::Utc;
 use dioxus::prelude::*;
 use smartqueue_core::client::ApiClient;
 use smartqueue_core::device::{DeviceCredentials, DeviceMode, PairingCode, PollOutcome};
+use smartqueue_core::event::Event;
 use smartqueue_core::store::LocalStore;
 use smartqueue_core::sync::{SyncConfig, SyncEngine};
 
@@ -317,25 +318,19 @@ fn Running(creds: DeviceCredentials, on_revoked: EventHandler<()>) -> Element {
                 })
             });
             while let Ok(e) = events.recv().await {
-                let kind = e["type"].as_str().unwrap_or_default();
-                if kind != "ticket.called" && kind != "ticket.recalled" {
+                let (Event::TicketCalled(call) | Event::TicketRecalled(call)) = &e.event else {
                     continue;
-                }
+                };
                 let lang = state
                     .peek()
                     .as_ref()
                     .map(|s| Lang::of(s.context["display"]["language"].as_str().unwrap_or("fr")))
                     .unwrap_or(Lang::Fr);
-                if let Some(at) = e["at"]
-                    .as_str()
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                {
-                    eprintln!(
-                        "call {} on screen {} ms after the server committed it",
-                        e["data"]["number"].as_str().unwrap_or("?"),
-                        (Utc::now() - at.with_timezone(&Utc)).num_milliseconds()
-                    );
-                }
+                eprintln!(
+                    "call {} on screen {} ms after the server committed it",
+                    call.ticket.number,
+                    (Utc::now() - e.at).num_milliseconds()
+                );
                 flash += 1;
                 if let (Some(text), Some(a)) = (
                     crate::board::announcement_for(&e, lang, Utc::now()),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use smartqueue_core::event::{Envelope, Event};
 use smartqueue_core::sync::{Connection, SyncState};
 
 /// Labels in the display's language.
@@ -189,25 +190,19 @@ pub const ANNOUNCE_WITHIN: chrono::Duration = chrono::Duration::seconds(60);
 /// The sentence to speak for an event, if it is a fresh call or recall: both are announced (a
 /// recall again), in the display's language; anything else, or a call replayed long after the
 /// fact, is not.
-pub fn announcement_for(event: &Value, lang: Lang, now: DateTime<Utc>) -> Option<String> {
-    let kind = event["type"].as_str()?;
-    if kind != "ticket.called" && kind != "ticket.recalled" {
+pub fn announcement_for(event: &Envelope, lang: Lang, now: DateTime<Utc>) -> Option<String> {
+    let (Event::TicketCalled(call) | Event::TicketRecalled(call)) = &event.event else {
         return None;
-    }
-    let at = DateTime::parse_from_rfc3339(event["at"].as_str()?)
-        .ok()?
-        .with_timezone(&Utc);
-    if now - at > ANNOUNCE_WITHIN {
-        return None;
-    }
-    let key = match lang {
-        Lang::Fr => "announce_fr",
-        Lang::En => "announce_en",
     };
-    event["data"]["display"][key]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
+    if now - event.at > ANNOUNCE_WITHIN {
+        return None;
+    }
+    let display = call.display.as_ref()?;
+    let text = match lang {
+        Lang::Fr => &display.announce_fr,
+        Lang::En => &display.announce_en,
+    };
+    (!text.is_empty()).then(|| text.clone())
 }
 
 #[cfg(test)]
@@ -284,8 +279,32 @@ mod tests {
     fn calls_and_recalls_are_announced_in_the_display_language_unless_stale() {
         let now = Utc::now();
         let ev = |kind: &str, secs_ago: i64| {
-            json!({"type": kind, "at": (now - chrono::Duration::seconds(secs_ago)).to_rfc3339(),
-                   "data": {"display": {"announce_fr": "Ticket A 0 4 2, guichet 3", "announce_en": "Ticket A 0 4 2, counter 3"}}})
+            let mut t = smartqueue_core::Ticket::waiting(
+                smartqueue_core::Id::nil(),
+                smartqueue_core::Id::nil(),
+                "A042".into(),
+                42,
+                now.date_naive(),
+                now,
+            );
+            t.status = smartqueue_core::TicketStatus::Called;
+            let mut data = smartqueue_core::event::TicketEvent::new(t, None);
+            data.display = Some(smartqueue_core::announce::call_display(
+                "A042",
+                Some("3"),
+                "Comptes",
+            ));
+            let event = match kind {
+                "ticket.called" => Event::TicketCalled(data),
+                "ticket.recalled" => Event::TicketRecalled(data),
+                _ => Event::TicketClosed(data),
+            };
+            Envelope {
+                seq: 1,
+                tenant: "bank".into(),
+                at: now - chrono::Duration::seconds(secs_ago),
+                event,
+            }
         };
         assert_eq!(
             announcement_for(&ev("ticket.called", 1), Lang::Fr, now).as_deref(),

@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::{Value, json};
 use smartqueue_core::Id;
+use smartqueue_core::event::{Event, QueueEta};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::misc::{load_queue, queue_figures};
@@ -42,24 +42,6 @@ fn worth_telling(before: Option<Told>, now: Told) -> bool {
     }
 }
 
-/// The queues an event touches.
-fn queues_of(data: &Value) -> Vec<Id> {
-    let mut out: Vec<Id> = Vec::new();
-    let mut add = |v: &Value| {
-        if let Some(id) = v.as_str().and_then(|s| s.parse().ok()) {
-            out.push(id);
-        }
-    };
-    add(&data["queue_id"]);
-    for q in data["queues"].as_array().into_iter().flatten() {
-        add(&q["queue_id"]);
-    }
-    for q in data["queue_ids"].as_array().into_iter().flatten() {
-        add(q);
-    }
-    out
-}
-
 /// Starts the watcher; it ends when the server closes.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -72,10 +54,10 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Ok(e) => {
-                        let e = &e.event;
-                        if e.kind.starts_with("ticket.") || e.kind.starts_with("agent.") {
-                            for q in queues_of(&e.data) {
-                                dirty.insert((e.tenant_id, q));
+                        let (tenant, event) = (e.event.tenant_id, e.event.event());
+                        if event.ticket().is_some() || matches!(event, Event::AgentStatus(_)) {
+                            for q in event.queue_ids() {
+                                dirty.insert((tenant, q));
                             }
                         }
                     }
@@ -94,14 +76,14 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                         if !worth_telling(told.get(&(tenant, queue)).copied(), now) {
                             continue;
                         }
-                        let data = json!({
-                            "queue_id": queue,
-                            "waiting": f.counts.waiting,
-                            "eta_next_seconds": now.eta,
-                            "eta_next_p90_seconds": f.next_eta.p90_seconds,
-                            "active_agents": now.agents,
+                        let event = Event::QueueEta(QueueEta {
+                            queue_id: queue,
+                            waiting: f.counts.waiting,
+                            eta_next_seconds: now.eta,
+                            eta_next_p90_seconds: Some(f.next_eta.p90_seconds),
+                            active_agents: now.agents,
                         });
-                        if state.store.emit_event(tenant, "queue.eta", data, Utc::now()).await.is_ok() {
+                        if state.store.emit_event(tenant, event, Utc::now()).await.is_ok() {
                             told.insert((tenant, queue), now);
                         }
                     }
@@ -134,15 +116,5 @@ mod tests {
             "an agent came"
         );
         assert!(worth_telling(Some(t(None, 0)), t(Some(60), 0)));
-    }
-
-    #[test]
-    fn an_event_touches_its_queue_and_the_queues_whose_length_it_changed() {
-        let a = "0190a1a2-0000-7000-8000-000000000001";
-        let b = "0190a1a2-0000-7000-8000-000000000002";
-        let got = queues_of(&json!({"queue_id": a, "queues": [{"queue_id": b, "waiting": 1}]}));
-        assert_eq!(got.len(), 2);
-        assert_eq!(queues_of(&json!({"queue_ids": [a]})).len(), 1);
-        assert!(queues_of(&json!({"id": a})).is_empty());
     }
 }

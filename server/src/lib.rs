@@ -13,6 +13,7 @@
 pub mod alloc;
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod demo;
 pub mod error;

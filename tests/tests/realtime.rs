@@ -181,7 +181,7 @@ async fn resuming_with_since_replays_exactly_the_missed_events_in_order() {
         .events_since(tenant.id, seen, 100)
         .await
         .unwrap();
-    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+    assert_eq!(log.iter().map(|e| e.seq()).collect::<Vec<_>>(), seqs);
     // Then live events follow, without a duplicate.
     agent.act(id, "close").await;
     let live = next(&mut ws).await.unwrap();
@@ -301,7 +301,7 @@ async fn a_client_converges_across_a_server_crash_without_missing_or_duplicating
         .await
         .unwrap()
         .iter()
-        .map(|e| e.seq)
+        .map(|e| e.seq())
         .collect();
     assert_eq!(
         received, log,

@@ -651,7 +651,7 @@ pub async fn device_pairing_tokens_and_revocation(store: Arc<dyn Store>) {
     assert_eq!(store.device_by_token("t1".into()).await.unwrap(), None);
     let events = store.events_since(tenant, head, 10).await.unwrap();
     assert_eq!(
-        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        events.iter().map(|e| e.event().kind()).collect::<Vec<_>>(),
         ["display.revoked"]
     );
     // An expired code is unknown.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use smartqueue_core::client::ApiClient;
 use smartqueue_core::device::{DeviceMode, PollOutcome};
+use smartqueue_core::event::Event;
 use smartqueue_core::sync::{Connection, SyncConfig, SyncEngine};
 use smartqueue_display::speech::{Announcer, Audio, EspeakNg, Player, Say, SpeechError};
 
@@ -136,16 +137,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .to_owned();
         let event = loop {
             let e = tokio::time::timeout(Duration::from_secs(5), events.recv()).await??;
-            if e["type"] == "ticket.called" && e["data"]["id"] == id.as_str() {
-                break e;
+            if let Event::TicketCalled(call) = e.event
+                && call.ticket.id.to_string() == id
+            {
+                break call;
             }
         };
         let t1 = Instant::now();
         announcer.say(Say {
-            text: event["data"]["display"]["announce_fr"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            text: event.display.map(|d| d.announce_fr).unwrap_or_default(),
             lang: "fr".into(),
             received: t1,
         });

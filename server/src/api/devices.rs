@@ -452,7 +452,11 @@ async fn board(
         .recent_calls(tenant, display.queue_ids.clone(), BOARD_CALLS)
         .await?;
     // A waiting room is public: no customer names or phone numbers on the screen.
-    let results: Vec<Value> = calls.iter().map(|e| e.public().data).collect();
+    let results = calls
+        .iter()
+        .map(|e| serde_json::to_value(e.public()).map(|mut v| v["data"].take()))
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(ApiError::internal)?;
     let timezone = site_timezone(&state, tenant, display.site_id).await?;
     Ok(ApiJson(json!({
         "count": results.len(),

@@ -10,10 +10,10 @@
 
 pub mod sqlite;
 
-use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use smartqueue_core::event::{Envelope, Event};
 use smartqueue_core::lifecycle::{Action, TransitionError};
 use smartqueue_core::{
     AgentProfile, AgentStatus, AuditLog, Channel, Id, Priority, Role, Tenant, TenantMembership,
@@ -290,76 +290,40 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
-/// One entry of a tenant's event log; serialized as the real-time envelope
-/// `{seq, type, tenant, at, data}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One entry of a tenant's event log: the typed event in its envelope `{seq, type, tenant, at,
+/// data}` (which is how it serializes), and the tenant's id for routing.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
-    /// Strictly increasing per tenant, persisted.
-    pub seq: i64,
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Tenant slug.
-    pub tenant: String,
-    #[serde(skip)]
     pub tenant_id: Id,
-    pub at: DateTime<Utc>,
-    pub data: Value,
+    pub envelope: Envelope,
 }
-
-/// A committed event as published to subscribers. Its envelope JSON is made once, by the first
-/// WebSocket session that forwards it, and shared by all the others (not by the writer thread,
-/// which would pay for it even with nobody listening).
-#[derive(Debug)]
-pub struct LiveEvent {
-    pub event: StoredEvent,
-    // Shared bytes: each session hands the same buffer to its socket, nothing is copied.
-    json: std::sync::OnceLock<Utf8Bytes>,
-    /// The envelope without customer details, made on first use by a device's session.
-    public: std::sync::OnceLock<Utf8Bytes>,
-}
-
-impl LiveEvent {
-    /// A committed event.
-    pub fn new(event: StoredEvent) -> Self {
-        LiveEvent {
-            event,
-            json: std::sync::OnceLock::new(),
-            public: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The envelope `{seq, type, tenant, at, data}`, serialized once for every subscriber.
-    pub fn json(&self) -> &Utf8Bytes {
-        self.json.get_or_init(|| {
-            serde_json::to_string(&self.event)
-                .unwrap_or_default()
-                .into()
-        })
-    }
-
-    /// [`StoredEvent::public`] serialized, once for all the screens that forward it.
-    pub fn public_json(&self) -> &Utf8Bytes {
-        self.public.get_or_init(|| {
-            serde_json::to_string(&self.event.public())
-                .unwrap_or_default()
-                .into()
-        })
-    }
-}
-
-/// Ticket fields a public screen (display, kiosk) never receives.
-const PRIVATE_FIELDS: [&str; 3] = ["customer_name", "customer_phone", "customer_id"];
 
 impl StoredEvent {
-    /// The event without customer details, for screens in public places.
+    /// Strictly increasing per tenant, persisted.
+    pub fn seq(&self) -> i64 {
+        self.envelope.seq
+    }
+
+    /// The event itself.
+    pub fn event(&self) -> &Event {
+        &self.envelope.event
+    }
+
+    /// The event as a screen in a public place or a customer sees it ([`Event::public`]).
     pub fn public(&self) -> StoredEvent {
-        let mut e = self.clone();
-        if let Value::Object(m) = &mut e.data {
-            for f in PRIVATE_FIELDS {
-                m.remove(f);
-            }
+        StoredEvent {
+            tenant_id: self.tenant_id,
+            envelope: Envelope {
+                event: self.envelope.event.public(),
+                ..self.envelope.clone()
+            },
         }
-        e
+    }
+}
+
+impl Serialize for StoredEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.envelope.serialize(s)
     }
 }
 
@@ -556,7 +520,7 @@ pub trait Store: Send + Sync + 'static {
     // --- events -----------------------------------------------------------------------------
     /// Committed events of every tenant, published after their transaction commits (never
     /// before), each exactly once, in commit order.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<LiveEvent>>;
+    fn subscribe(&self) -> crate::bus::Subscription;
     /// The tenant's events with `seq > since`, oldest first, at most `limit`.
     async fn events_since(
         &self,
@@ -566,13 +530,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<StoredEvent>>;
     /// Appends a derived event (e.g. `queue.eta`) to the tenant's log, published after commit
     /// like every other.
-    async fn emit_event(
-        &self,
-        tenant_id: Id,
-        kind: &str,
-        data: Value,
-        now: DateTime<Utc>,
-    ) -> StoreResult<i64>;
+    async fn emit_event(&self, tenant_id: Id, event: Event, now: DateTime<Utc>)
+    -> StoreResult<i64>;
     /// The tenant's last event seq (0 before any event).
     async fn last_event_seq(&self, tenant_id: Id) -> StoreResult<i64>;
 

@@ -32,6 +32,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::*;
+use crate::bus::{EventBus, InProcessBus, Subscription};
+use smartqueue_core::event::{DeviceRef, QueueLength, TicketEvent};
 
 mod devices;
 mod members;
@@ -56,8 +58,6 @@ mod embedded {
     refinery::embed_migrations!("../migrations/sqlite");
 }
 
-/// Committed events buffered for subscribers; a subscriber further behind is told it lagged.
-const EVENT_BUFFER: usize = 4096;
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 512;
 /// Read connections, and the most reads running at once: more would only add blocking threads
@@ -132,7 +132,7 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<mpsc::Sender<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_permits: Arc<tokio::sync::Semaphore>,
-    events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
+    bus: Arc<dyn EventBus>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -230,11 +230,7 @@ pub fn migrate(path: &Path) -> Result<(), StoreError> {
     open_writer(path).map(|_| ())
 }
 
-fn writer_loop(
-    conn: Connection,
-    rx: mpsc::Receiver<Job>,
-    events: tokio::sync::broadcast::Sender<Arc<LiveEvent>>,
-) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, bus: Arc<dyn EventBus>) {
     reset_config_cache();
     // Transaction statements, prepared once: parsing them on every job showed in the profile.
     let step = |sql: &str| {
@@ -271,9 +267,7 @@ fn writer_loop(
             job.answer(committed.clone());
         }
         if committed.is_ok() {
-            for event in pending {
-                let _ = events.send(Arc::new(LiveEvent::new(event)));
-            }
+            bus.publish(pending);
         }
     }
 }
@@ -377,8 +371,8 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let conn = open_writer(&path)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
-        let publisher = events.clone();
+        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+        let publisher = bus.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, publisher))
@@ -398,7 +392,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(stop)),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
-            events,
+            bus,
         })
     }
 
@@ -531,13 +525,16 @@ fn stored_event(
     let at = DateTime::parse_from_rfc3339(&at)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| StoreError::Internal(format!("stored event: {e}")))?;
+    let event = Event::from_parts(&kind, &data)
+        .map_err(|e| StoreError::Internal(format!("stored event {seq}: {e}")))?;
     Ok(StoredEvent {
-        seq,
-        kind,
-        tenant: slug.to_owned(),
         tenant_id: tenant,
-        at,
-        data: from_json(&data)?,
+        envelope: Envelope {
+            seq,
+            tenant: slug.to_owned(),
+            at,
+            event,
+        },
     })
 }
 
@@ -774,42 +771,38 @@ fn changed_fields(before: Option<Value>, after: Option<&Value>) -> (Option<Value
     }
 }
 
-/// Appends an event to the tenant's log with the next `seq` (committed with the change).
+/// Appends an event to the tenant's log with the next `seq` (committed with the change);
+/// returns the seq and the payload as it was serialized into the log (for an audit entry).
 fn emit(
     conn: &Connection,
     tenant: Id,
-    kind: &str,
-    data: Value,
-    now: DateTime<Utc>,
-) -> StoreResult<i64> {
-    emit_json(conn, tenant, kind, data, now).map(|(seq, _)| seq)
-}
-
-/// [`emit`], also returning `data` as it was serialized into the log (for the audit entry).
-fn emit_json(
-    conn: &Connection,
-    tenant: Id,
-    kind: &str,
-    data: Value,
+    event: Event,
     now: DateTime<Utc>,
 ) -> StoreResult<(i64, String)> {
     let (seq, slug): (i64, String) = conn
         .prepare_cached("UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq, slug")?
         .query_row([tenant.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let json = serde_json::to_string(&data)?;
+    let json = event.data_json()?;
     conn.prepare_cached(
         "INSERT INTO events (tenant_id, seq, type, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![tenant.to_string(), seq, kind, ts(now), json])?;
+    .execute(params![
+        tenant.to_string(),
+        seq,
+        event.kind(),
+        ts(now),
+        json
+    ])?;
     // Held until the transaction commits; the writer loop publishes or discards it.
     PENDING_EVENTS.with(|p| {
         p.borrow_mut().push(StoredEvent {
-            seq,
-            kind: kind.to_owned(),
-            tenant: slug,
             tenant_id: tenant,
-            at: now,
-            data,
+            envelope: Envelope {
+                seq,
+                tenant: slug,
+                at: now,
+                event,
+            },
         })
     });
     Ok((seq, json))
@@ -990,17 +983,22 @@ fn track_counts(
 /// Puts the new queue lengths into the ticket event that changed them (`"queues": [{queue_id,
 /// waiting}]`): one event per transition (design §3), and screens still learn every length
 /// change without polling.
-fn with_queue_lengths(mut data: Value, changed: &[(Id, i64)]) -> Value {
-    if let Value::Object(m) = &mut data
-        && !changed.is_empty()
-    {
-        let queues: Vec<Value> = changed
-            .iter()
-            .map(|(q, n)| serde_json::json!({ "queue_id": q, "waiting": n }))
-            .collect();
-        m.insert("queues".into(), Value::Array(queues));
-    }
-    data
+/// A ticket event's payload, with the new lengths of the queues the change touched.
+fn ticket_event(t: &Ticket, position: Option<u32>, changed: &[(Id, i64)]) -> TicketEvent {
+    let mut e = TicketEvent::new(t.clone(), position);
+    e.queues = changed
+        .iter()
+        .map(|&(queue_id, n)| QueueLength {
+            queue_id,
+            waiting: u32::try_from(n).unwrap_or(0),
+        })
+        .collect();
+    e
+}
+
+/// A ticket as an audit entry records it (its event payload).
+fn ticket_audit(t: &Ticket) -> StoreResult<Value> {
+    Ok(serde_json::to_value(TicketEvent::new(t.clone(), None))?)
 }
 
 /// Positions are counted on whichever side of the ticket is short: the tickets behind it
@@ -1062,36 +1060,24 @@ fn new_token() -> String {
     format!("{ms:012x}{}", hex::encode(bytes))
 }
 
-fn ticket_event_data(t: &Ticket, position: Option<u32>) -> Value {
-    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.remove("tracking_token");
-        m.insert("position".into(), serde_json::json!(position));
-    }
-    v
-}
-
 /// Adds what a waiting-room screen shows and says to a `ticket.called` / `ticket.recalled`
 /// event: number, counter name, queue name and the sentence to announce.
 fn with_display(
     conn: &Connection,
-    mut data: Value,
+    data: &mut TicketEvent,
     t: &Ticket,
     queue: &Queue,
-) -> StoreResult<Value> {
+) -> StoreResult<()> {
     let counter: Option<smartqueue_core::Counter> = match t.counter_id {
         Some(c) => get_doc(conn, t.tenant_id, Kind::Counter, c)?,
         None => None,
     };
-    let display = smartqueue_core::announce::call_display(
+    data.display = Some(smartqueue_core::announce::call_display(
         &t.number,
         counter.as_ref().map(|c| c.name.as_str()),
         &queue.name,
-    );
-    if let Value::Object(m) = &mut data {
-        m.insert("display".into(), serde_json::to_value(display)?);
-    }
-    Ok(data)
+    ));
+    Ok(())
 }
 
 /// Applies a lifecycle action to a ticket inside the caller's transaction.
@@ -1144,10 +1130,11 @@ fn act(
     update_ticket(conn, &t, &policy)?;
     let changed = track_counts(conn, Some(&before), &t)?;
     let pos = position(conn, &t, &policy)?;
-    let mut data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
+    let mut data = ticket_event(&t, pos, &changed);
     if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
-        data = with_display(conn, data, &t, &target_queue)?;
+        with_display(conn, &mut data, &t, &target_queue)?;
     }
+    let after = serde_json::to_value(&data)?;
     metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str())
         .increment(1);
     audit(
@@ -1157,11 +1144,11 @@ fn act(
         &format!("ticket.{}", kind.as_str()),
         "ticket",
         t.id,
-        Some(ticket_event_data(&before, None)),
-        Some(&data),
+        Some(ticket_audit(&before)?),
+        Some(&after),
         now,
     )?;
-    emit(conn, tenant_id, tr.event.as_str(), data, now)?;
+    emit(conn, tenant_id, Event::of_transition(tr.event, data), now)?;
     let out = PlacedTicket {
         ticket: t,
         position: pos,
@@ -1635,8 +1622,8 @@ impl Store for SqliteStore {
             })?;
             let changed = track_counts(conn, None, &t)?;
             let pos = position(conn, &t, &policy)?;
-            let data = with_queue_lengths(ticket_event_data(&t, pos), &changed);
-            let (_, data_json) = emit_json(conn, tenant_id, "ticket.created", data, now)?;
+            let data = ticket_event(&t, pos, &changed);
+            let (_, data_json) = emit(conn, tenant_id, Event::TicketCreated(data), now)?;
             metrics::counter!("smartqueue_tickets_created_total").increment(1);
             audit_created(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, &data_json, now)?;
             let out = PlacedTicket { ticket: t, position: pos };
@@ -1789,10 +1776,12 @@ impl Store for SqliteStore {
             agent.status_changed_at = now;
             put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
             let queue = loaded.iter().find(|q| q.id == t.queue_id).ok_or(StoreError::NotFound("queue"))?;
-            let data = with_display(conn, with_queue_lengths(ticket_event_data(&t, None), &changed), &t, queue)?;
+            let mut data = ticket_event(&t, None, &changed);
+            with_display(conn, &mut data, &t, queue)?;
             metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
-            audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_event_data(&chosen, None)), Some(&data), now)?;
-            emit(conn, tenant_id, tr.event.as_str(), data, now)?;
+            let after = serde_json::to_value(&data)?;
+            audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_audit(&chosen)?), Some(&after), now)?;
+            emit(conn, tenant_id, Event::of_transition(tr.event, data), now)?;
             let out = Some(PlacedTicket { ticket: t, position: None });
             Ok(out)
         })
@@ -1836,7 +1825,7 @@ impl Store for SqliteStore {
                 Some(&after),
                 now,
             )?;
-            emit(conn, tenant_id, "agent.status", after, now)?;
+            emit(conn, tenant_id, Event::AgentStatus(agent.clone()), now)?;
             Ok(agent)
         })
         .await
@@ -1912,8 +1901,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveEvent>> {
-        self.events.subscribe()
+    fn subscribe(&self) -> Subscription {
+        self.bus.subscribe()
     }
 
     async fn events_since(
@@ -1940,12 +1929,10 @@ impl Store for SqliteStore {
     async fn emit_event(
         &self,
         tenant_id: Id,
-        kind: &str,
-        data: Value,
+        event: Event,
         now: DateTime<Utc>,
     ) -> StoreResult<i64> {
-        let kind = kind.to_owned();
-        self.write(move |conn| emit(conn, tenant_id, &kind, data.clone(), now))
+        self.write(move |conn| emit(conn, tenant_id, event.clone(), now).map(|(seq, _)| seq))
             .await
     }
 
@@ -2098,15 +2085,16 @@ fn save_entity(
         let queue: Queue = serde_json::from_value(doc.clone())?;
         rekey_waiting(conn, tenant_id, &queue)?;
     }
-    if matches!(kind, Kind::Display | Kind::Kiosk) && updated {
+    if updated {
         // A paired screen or kiosk follows its configuration live.
-        emit(
-            conn,
-            tenant_id,
-            &format!("{}.updated", kind.as_str()),
-            doc.clone(),
-            now,
-        )?;
+        let event = match kind {
+            Kind::Display => Some(Event::DisplayUpdated(serde_json::from_value(doc.clone())?)),
+            Kind::Kiosk => Some(Event::KioskUpdated(serde_json::from_value(doc.clone())?)),
+            _ => None,
+        };
+        if let Some(e) = event {
+            emit(conn, tenant_id, e, now)?;
+        }
     }
     let action = format!(
         "{}.{}",
@@ -2289,21 +2277,25 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(300));
             Ok(())
         });
+        // Test events: `queue.eta` of a made-up queue, `waiting` telling them apart.
+        let eta = |waiting| {
+            Event::QueueEta(smartqueue_core::event::QueueEta {
+                queue_id: Uuid::nil(),
+                waiting,
+                eta_next_seconds: None,
+                eta_next_p90_seconds: None,
+                active_agents: 0,
+            })
+        };
         let good = |key: &'static str| {
             store.write(move |conn| {
                 setting(conn, key)?;
-                emit(
-                    conn,
-                    tenant,
-                    "test.good",
-                    serde_json::json!({ "key": key }),
-                    now,
-                )
+                emit(conn, tenant, eta(1), now).map(|(seq, _)| seq)
             })
         };
         let bad = store.write(move |conn| {
             setting(conn, "bad")?;
-            emit(conn, tenant, "test.bad", serde_json::json!({}), now)?;
+            emit(conn, tenant, eta(666), now)?;
             Err::<i64, _>(StoreError::conflict("refused", "after writing"))
         });
         let (held, a, refused, c) = tokio::join!(hold, good("a"), bad, good("c"));
@@ -2336,10 +2328,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(types, ["test.good", "test.good"]);
+        assert_eq!(types, ["queue.eta", "queue.eta"]);
         for seq in [a, c] {
             let e = live.recv().await.unwrap();
-            assert_eq!((e.event.seq, e.event.kind.as_str()), (seq, "test.good"));
+            assert_eq!((e.event.seq(), e.event.event()), (seq, &eta(1)));
         }
         assert!(
             live.try_recv().is_err(),

@@ -112,13 +112,11 @@ pub(super) fn pair_device(
         Some(&after),
         now,
     )?;
-    emit(
-        conn,
-        tenant,
-        &format!("{}.paired", kind.as_str()),
-        after.clone(),
-        now,
-    )?;
+    let event = match kind {
+        DeviceKind::Display => Event::DisplayPaired(serde_json::from_value(after.clone())?),
+        DeviceKind::Kiosk => Event::KioskPaired(serde_json::from_value(after.clone())?),
+    };
+    emit(conn, tenant, event, now)?;
     Ok(after)
 }
 
@@ -214,13 +212,12 @@ pub(super) fn revoke(
     } else {
         None
     };
-    emit(
-        conn,
-        tenant,
-        &format!("{}.revoked", kind.as_str()),
-        serde_json::json!({ "id": device_id }),
-        now,
-    )?;
+    let gone = DeviceRef { id: device_id };
+    let event = match kind {
+        DeviceKind::Display => Event::DisplayRevoked(gone),
+        DeviceKind::Kiosk => Event::KioskRevoked(gone),
+    };
+    emit(conn, tenant, event, now)?;
     Ok(changed)
 }
 
@@ -231,7 +228,6 @@ pub(super) fn recent_calls(
     queue_ids: &[Id],
     limit: u32,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let wanted: Vec<String> = queue_ids.iter().map(Id::to_string).collect();
     let mut stmt = conn.prepare_cached(
         "SELECT seq, type, at, data FROM events
          WHERE tenant_id = ?1 AND seq > (SELECT last_event_seq FROM tenants WHERE id = ?1) - ?2
@@ -242,9 +238,9 @@ pub(super) fn recent_calls(
     let mut out = Vec::new();
     for row in rows {
         let e = stored_event(tenant, slug, row?)?;
-        if e.data["queue_id"]
-            .as_str()
-            .is_some_and(|q| wanted.iter().any(|w| w == q))
+        if e.event()
+            .ticket()
+            .is_some_and(|t| queue_ids.contains(&t.ticket.queue_id))
         {
             out.push(e);
             if out.len() >= limit as usize {

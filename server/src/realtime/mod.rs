@@ -34,7 +34,7 @@ use smartqueue_core::Id;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::AppState;
-use crate::store::{DeviceKind, Kind, StoredEvent};
+use crate::store::{DeviceKind, Kind};
 
 /// Events replayed on resume at most; older gaps get a resync.
 pub const REPLAY_WINDOW: u32 = 10_000;
@@ -44,90 +44,15 @@ const DEAD_AFTER: Duration = Duration::from_secs(30);
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a connection listens to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Tenant,
-    Queue(Id),
-    Ticket(Id),
-    Agent(Id),
-    /// A display's own feed: ticket events of its queues, and its configuration.
-    Display(Id),
-    /// A kiosk's own feed: ticket events of its queues (lengths, ETA), and its configuration.
-    Kiosk(Id),
-}
+pub mod route;
 
-/// A channel with what its subscriber may see.
-#[derive(Debug, Clone)]
-struct Follow {
-    channel: Channel,
-    /// The queues a display or kiosk shows (kept current from its `*.updated` events).
-    queues: Vec<Id>,
-    /// A screen in a public place: customer details are left out.
-    public: bool,
-}
-
-impl Follow {
-    fn wants(&self, e: &StoredEvent) -> bool {
-        let (prefix, id) = match self.channel {
-            Channel::Display(id) => ("display.", id),
-            Channel::Kiosk(id) => ("kiosk.", id),
-            other => return other.wants(e),
-        };
-        if e.kind.starts_with(prefix) {
-            return is_id(&e.data["id"], &id);
-        }
-        (e.kind.starts_with("ticket.") || e.kind == "queue.eta")
-            && self.queues.iter().any(|q| Channel::Queue(*q).wants(e))
-    }
-
-    /// What this event means for the session itself: new queues, or the device revoked.
-    fn observe(&mut self, e: &StoredEvent) -> bool {
-        let own = matches!(self.channel, Channel::Display(_) | Channel::Kiosk(_));
-        if own && e.kind.ends_with(".updated") {
-            self.queues = queue_ids(&e.data);
-        }
-        own && e.kind.ends_with(".revoked")
-    }
-}
+pub use route::{Channel, Delivery, Subscriber, Viewer, route};
 
 fn queue_ids(doc: &Value) -> Vec<Id> {
     doc["queue_ids"]
         .as_array()
         .map(|a| a.iter().filter_map(|q| q.as_str()?.parse().ok()).collect())
         .unwrap_or_default()
-}
-
-/// Whether `v` is the string form of `id` (without allocating: this runs for every
-/// subscriber of every event).
-fn is_id(v: &Value, id: &Id) -> bool {
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    v.as_str() == Some(&*id.hyphenated().encode_lower(&mut buf))
-}
-
-impl Channel {
-    /// Whether `e` belongs on this channel.
-    pub fn wants(&self, e: &StoredEvent) -> bool {
-        let id_is = |field: &str, id: &Id| e.data.get(field).is_some_and(|v| is_id(v, id));
-        match self {
-            Channel::Tenant => true,
-            Channel::Queue(q) => {
-                id_is("queue_id", q)
-                    || e.data["transfers"]
-                        .as_array()
-                        .and_then(|t| t.last())
-                        .is_some_and(|h| {
-                            e.kind == "ticket.transferred" && is_id(&h["from_queue_id"], q)
-                        })
-            }
-            Channel::Ticket(t) => e.kind.starts_with("ticket.") && id_is("id", t),
-            Channel::Agent(a) => {
-                (e.kind.starts_with("agent.") && id_is("id", a)) || id_is("agent_id", a)
-            }
-            // Filtered by [`Follow`], which knows the device's queues.
-            Channel::Display(_) | Channel::Kiosk(_) => false,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,11 +82,10 @@ async fn send_text(socket: &mut WebSocket, text: impl Into<Utf8Bytes>) -> bool {
     )
 }
 
-/// Who is listening.
+/// Who is listening, in which tenant.
 struct Listener {
     tenant: Id,
-    /// A device or a customer with a tracking token rather than staff.
-    public: bool,
+    viewer: Viewer,
 }
 
 /// Resolves credentials for `channel` to the tenant, or the close code to refuse with.
@@ -189,7 +113,7 @@ async fn authenticate(
         return if own {
             Ok(Listener {
                 tenant: device.tenant_id,
-                public: true,
+                viewer: Viewer::Device,
             })
         } else {
             Err((4404, "channel not found"))
@@ -205,7 +129,7 @@ async fn authenticate(
         {
             return Ok(Listener {
                 tenant: t.id,
-                public: false,
+                viewer: Viewer::Customer,
             });
         }
         return Err(BAD);
@@ -213,7 +137,7 @@ async fn authenticate(
     if let Some(m) = claims.memberships.iter().find(|m| m.tenant_slug == slug) {
         return Ok(Listener {
             tenant: m.tenant_id,
-            public: false,
+            viewer: Viewer::Staff,
         });
     }
     if claims.su
@@ -221,14 +145,19 @@ async fn authenticate(
     {
         return Ok(Listener {
             tenant: t.id,
-            public: false,
+            viewer: Viewer::Staff,
         });
     }
     Err((4404, "tenant not found"))
 }
 
-/// The channel with its filter, or None when the tenant has no such channel.
-async fn follow(state: &AppState, tenant: Id, channel: Channel, public: bool) -> Option<Follow> {
+/// The subscription, or None when the tenant has no such channel.
+async fn follow(
+    state: &AppState,
+    tenant: Id,
+    channel: Channel,
+    viewer: Viewer,
+) -> Option<Subscriber> {
     let entity = |kind, id| async move {
         state
             .store
@@ -251,10 +180,10 @@ async fn follow(state: &AppState, tenant: Id, channel: Channel, public: bool) ->
         Channel::Display(id) => queue_ids(&entity(Kind::Display, id).await?),
         Channel::Kiosk(id) => queue_ids(&entity(Kind::Kiosk, id).await?),
     };
-    Some(Follow {
+    Some(Subscriber {
         channel,
+        viewer,
         queues,
-        public,
     })
 }
 
@@ -292,14 +221,14 @@ async fn session(
             }
         }
     };
-    let (tenant, public) = match authenticate(&state, &slug, channel, &token).await {
-        Ok(l) => (l.tenant, l.public),
+    let (tenant, viewer) = match authenticate(&state, &slug, channel, &token).await {
+        Ok(l) => (l.tenant, l.viewer),
         Err((code, why)) => {
             let _ = socket.send(close(code, why)).await;
             return;
         }
     };
-    let Some(mut follow) = follow(&state, tenant, channel, public).await else {
+    let Some(mut sub) = follow(&state, tenant, channel, viewer).await else {
         let _ = socket.send(close(4404, "channel not found")).await;
         return;
     };
@@ -325,12 +254,13 @@ async fn session(
                 .await
                 .unwrap_or_default();
             for e in missed {
-                last = e.seq;
-                if !follow.wants(&e) {
-                    continue;
-                }
-                let revoked = follow.observe(&e);
-                let e = if follow.public { e.public() } else { e };
+                last = e.seq();
+                let e = match route(e.event(), &sub) {
+                    Delivery::Skip => continue,
+                    Delivery::Full => e,
+                    Delivery::Public => e.public(),
+                };
+                let revoked = route::observe(e.event(), &mut sub);
                 if !send_json(&mut socket, &e).await {
                     return;
                 }
@@ -353,16 +283,17 @@ async fn session(
             ev = live.recv() => match ev {
                 Ok(live_event) => {
                     let e = &live_event.event;
-                    if e.tenant_id != tenant || e.seq <= last {
+                    if e.tenant_id != tenant || e.seq() <= last {
                         continue;
                     }
-                    last = e.seq;
-                    if !follow.wants(e) {
-                        continue;
-                    }
-                    let revoked = follow.observe(e);
+                    last = e.seq();
                     // The envelope was serialized once for everyone; this shares it.
-                    let text = if follow.public { live_event.public_json() } else { live_event.json() };
+                    let text = match route(e.event(), &sub) {
+                        Delivery::Skip => continue,
+                        Delivery::Full => live_event.json(),
+                        Delivery::Public => live_event.public_json(),
+                    };
+                    let revoked = route::observe(e.event(), &mut sub);
                     if !send_text(&mut socket, text.clone()).await {
                         return; // stalled reader: drop it
                     }
