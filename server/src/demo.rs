@@ -309,9 +309,15 @@ pub async fn create_tenant(
         lo + ((rng_state >> 33) as i64) % (hi - lo + 1)
     };
     for agent in &agents {
-        store
-            .set_agent_status(t, agent.id, AgentStatus::Available, &sys, day_start)
-            .await?;
+        crate::service::agents::set_status(
+            store,
+            t,
+            agent.id,
+            AgentStatus::Available,
+            &sys,
+            day_start,
+        )
+        .await?;
     }
     for agent in &agents {
         let mut clock = day_start;
@@ -332,18 +338,24 @@ pub async fn create_tenant(
                 customer_phone: None,
                 offline: None,
             };
-            let placed = store.create_ticket(t, new, None, &sys, arrive).await?;
+            let placed = crate::service::tickets::create(store, t, new, None, &sys, arrive).await?;
             let call_at = arrive + Duration::seconds(rnd(60, 600));
-            let Some(called) = store
-                .call_next(t, agent.id, Some(vec![qid]), None, &sys, call_at)
-                .await?
+            let Some(called) = crate::service::tickets::call_next(
+                store,
+                t,
+                agent.id,
+                Some(vec![qid]),
+                None,
+                &sys,
+                call_at,
+            )
+            .await?
             else {
                 continue;
             };
             let id = called.ticket.id;
             let start = call_at + Duration::seconds(rnd(20, 90));
-            store
-                .ticket_action(t, id, Action::StartService, None, &sys, start)
+            crate::service::tickets::act(store, t, id, Action::StartService, None, &sys, start)
                 .await?;
             let service_secs = (queues
                 .iter()
@@ -351,14 +363,11 @@ pub async fn create_tenant(
                 .map(|q| q.sla_target_seconds / 3)
                 .unwrap_or(300)) as i64;
             let end = start + Duration::seconds(rnd(service_secs / 2, service_secs * 3 / 2));
-            store
-                .ticket_action(t, id, Action::Close, None, &sys, end)
-                .await?;
+            crate::service::tickets::act(store, t, id, Action::Close, None, &sys, end).await?;
             clock = end;
             let _ = placed;
         }
-        store
-            .set_agent_status(t, agent.id, AgentStatus::Offline, &sys, clock)
+        crate::service::agents::set_status(store, t, agent.id, AgentStatus::Offline, &sys, clock)
             .await?;
     }
     // A few customers waiting right now.
@@ -381,15 +390,15 @@ pub async fn create_tenant(
                 customer_phone: None,
                 offline: None,
             };
-            store
-                .create_ticket(
-                    t,
-                    new,
-                    None,
-                    &sys,
-                    now - Duration::minutes(10 - 3 * k as i64),
-                )
-                .await?;
+            crate::service::tickets::create(
+                store,
+                t,
+                new,
+                None,
+                &sys,
+                now - Duration::minutes(10 - 3 * k as i64),
+            )
+            .await?;
         }
     }
     Ok(logins)

@@ -338,11 +338,16 @@ async fn a_stalled_reader_is_cut_off_and_memory_stays_flat() {
             customer_phone: None,
             offline: None,
         };
-        server
-            .store
-            .create_ticket(tenant.id, new, None, &Actor::system(), chrono::Utc::now())
-            .await
-            .unwrap();
+        smartqueue_server::service::tickets::create(
+            &*server.store,
+            tenant.id,
+            new,
+            None,
+            &Actor::system(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
     }
     let grown = rss_mib() - before;
     // The server dropped the reader: reading now yields what was already in flight, in order,

@@ -99,8 +99,7 @@ async fn act(
     action: Action,
     at: chrono::DateTime<Utc>,
 ) -> smartqueue_server::store::PlacedTicket {
-    store
-        .ticket_action(tenant, id, action, None, &Actor::system(), at)
+    smartqueue_server::service::tickets::act(store, tenant, id, action, None, &Actor::system(), at)
         .await
         .unwrap()
 }
@@ -125,10 +124,16 @@ async fn agent(store: &dyn Store, tenant: Uuid, email: &str, q: &Queue) -> Uuid 
         )
         .await
         .unwrap();
-    store
-        .set_agent_status(tenant, a.id, AgentStatus::Available, &Actor::system(), now)
-        .await
-        .unwrap();
+    smartqueue_server::service::agents::set_status(
+        store,
+        tenant,
+        a.id,
+        AgentStatus::Available,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     a.id
 }
 
@@ -309,20 +314,26 @@ pub async fn entities_are_tenant_scoped(store: Arc<dyn Store>) {
 pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
     let (t, q) = setup(store.as_ref(), "t", QueueAlgorithm::Priority).await;
     let now = Utc::now();
-    let normal = store
-        .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
-        .await
-        .unwrap();
-    let vip = store
-        .create_ticket(
-            t,
-            ticket(&q, Priority::Vip),
-            None,
-            &Actor::system(),
-            now + Duration::seconds(5),
-        )
-        .await
-        .unwrap();
+    let normal = smartqueue_server::service::tickets::create(
+        &*store,
+        t,
+        ticket(&q, Priority::Normal),
+        None,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
+    let vip = smartqueue_server::service::tickets::create(
+        &*store,
+        t,
+        ticket(&q, Priority::Vip),
+        None,
+        &Actor::system(),
+        now + Duration::seconds(5),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (normal.ticket.number.as_str(), vip.ticket.number.as_str()),
         ("A001", "A002")
@@ -343,26 +354,47 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
     );
     let agent1 = agent(store.as_ref(), t, "a1@t.test", &q).await;
     let agent2 = agent(store.as_ref(), t, "a2@t.test", &q).await;
-    let c1 = store
-        .call_next(t, agent1, None, None, &Actor::system(), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let c1 = smartqueue_server::service::tickets::call_next(
+        &*store,
+        t,
+        agent1,
+        None,
+        None,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(c1.ticket.number, "A002");
     assert!(matches!(
-        store
-            .call_next(t, agent1, None, None, &Actor::system(), now)
-            .await,
+        smartqueue_server::service::tickets::call_next(
+            &*store,
+            t,
+            agent1,
+            None,
+            None,
+            &Actor::system(),
+            now
+        )
+        .await,
         Err(StoreError::Conflict {
             code: "agent_busy",
             ..
         })
     ));
-    let c2 = store
-        .call_next(t, agent2, None, None, &Actor::system(), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let c2 = smartqueue_server::service::tickets::call_next(
+        &*store,
+        t,
+        agent2,
+        None,
+        None,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(c2.ticket.number, "A001");
     act(store.as_ref(), t, c1.ticket.id, Action::StartService, now).await;
     let closed = act(
@@ -379,11 +411,18 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         vec![90.0]
     );
     assert!(
-        store
-            .call_next(t, agent1, None, None, &Actor::system(), now)
-            .await
-            .unwrap()
-            .is_none(),
+        smartqueue_server::service::tickets::call_next(
+            &*store,
+            t,
+            agent1,
+            None,
+            None,
+            &Actor::system(),
+            now
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "line empty"
     );
     let counts = store
@@ -401,10 +440,16 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
     );
     assert_eq!(store.serving_agents(t, q.id).await.unwrap(), 2);
     // The day's ended tickets are counted by status.
-    let gone = store
-        .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
-        .await
-        .unwrap();
+    let gone = smartqueue_server::service::tickets::create(
+        &*store,
+        t,
+        ticket(&q, Priority::Normal),
+        None,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     act(store.as_ref(), t, gone.ticket.id, Action::Cancel, now).await;
     let counts = store
         .queue_counts(t, q.id, closed.ticket.business_day, now)
@@ -425,10 +470,16 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         (0, 0),
         "another day"
     );
-    store
-        .set_agent_status(t, agent1, AgentStatus::Break, &Actor::system(), now)
-        .await
-        .unwrap();
+    smartqueue_server::service::agents::set_status(
+        &*store,
+        t,
+        agent1,
+        AgentStatus::Break,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.serving_agents(t, q.id).await.unwrap(),
         1,
@@ -458,37 +509,37 @@ pub async fn idempotent_writes(store: Arc<dyn Store>) {
         })
     };
     let now = Utc::now();
-    let first = store
-        .create_ticket(
-            t,
-            ticket(&q, Priority::Normal),
-            key("f"),
-            &Actor::system(),
-            now,
-        )
-        .await
-        .unwrap();
-    let again = store
-        .create_ticket(
-            t,
-            ticket(&q, Priority::Normal),
-            key("f"),
-            &Actor::system(),
-            now,
-        )
-        .await
-        .unwrap();
+    let first = smartqueue_server::service::tickets::create(
+        &*store,
+        t,
+        ticket(&q, Priority::Normal),
+        key("f"),
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
+    let again = smartqueue_server::service::tickets::create(
+        &*store,
+        t,
+        ticket(&q, Priority::Normal),
+        key("f"),
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(first, again);
     assert!(matches!(
-        store
-            .create_ticket(
-                t,
-                ticket(&q, Priority::Normal),
-                key("other"),
-                &Actor::system(),
-                now
-            )
-            .await,
+        smartqueue_server::service::tickets::create(
+            &*store,
+            t,
+            ticket(&q, Priority::Normal),
+            key("other"),
+            &Actor::system(),
+            now
+        )
+        .await,
         Err(StoreError::Conflict {
             code: "idempotency_key_reused",
             ..
@@ -514,20 +565,39 @@ pub async fn failed_writes_leave_nothing_behind(store: Arc<dyn Store>) {
     let mut missing = ticket(&q, Priority::Normal);
     missing.customer_id = Some(Uuid::new_v4());
     assert!(matches!(
-        store
-            .create_ticket(t, missing, None, &Actor::system(), now)
-            .await,
+        smartqueue_server::service::tickets::create(
+            &*store,
+            t,
+            missing,
+            None,
+            &Actor::system(),
+            now
+        )
+        .await,
         Err(StoreError::NotFound("customer"))
     ));
     // The failed create did not consume a number.
-    let ok = store
-        .create_ticket(t, ticket(&q, Priority::Normal), None, &Actor::system(), now)
-        .await
-        .unwrap();
+    let ok = smartqueue_server::service::tickets::create(
+        &*store,
+        t,
+        ticket(&q, Priority::Normal),
+        None,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.ticket.number, "A001");
-    let bad = store
-        .ticket_action(t, ok.ticket.id, Action::Close, None, &Actor::system(), now)
-        .await;
+    let bad = smartqueue_server::service::tickets::act(
+        &*store,
+        t,
+        ok.ticket.id,
+        Action::Close,
+        None,
+        &Actor::system(),
+        now,
+    )
+    .await;
     assert!(matches!(bad, Err(StoreError::Transition(_))));
     assert_eq!(
         store
@@ -706,8 +776,16 @@ pub async fn online_numbers_skip_blocks_leased_to_kiosks(store: Arc<dyn Store>) 
     let mut numbers = Vec::new();
     let system = Actor::system();
     for _ in 0..51 {
-        let batch = (0..100)
-            .map(|_| store.create_ticket(tenant, ticket(&q, Priority::Normal), None, &system, now));
+        let batch = (0..100).map(|_| {
+            smartqueue_server::service::tickets::create(
+                &*store,
+                tenant,
+                ticket(&q, Priority::Normal),
+                None,
+                &system,
+                now,
+            )
+        });
         for t in futures::future::join_all(batch).await {
             numbers.push(t.unwrap().ticket.sequence);
         }

@@ -241,17 +241,16 @@ async fn call_next(
         &path,
         &input,
     )?;
-    let called = state
-        .store
-        .call_next(
-            ctx.tenant_id,
-            agent_id,
-            input.queue_id.map(|q| vec![q]),
-            idem,
-            &ctx.actor(rid),
-            Utc::now(),
-        )
-        .await?;
+    let called = crate::service::tickets::call_next(
+        &*state.store,
+        ctx.tenant_id,
+        agent_id,
+        input.queue_id.map(|q| vec![q]),
+        idem,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     match called {
         Some(p) => Ok(ApiJson(CallNextOut {
             ticket: Some(present(&state, p).await?),
@@ -282,10 +281,15 @@ async fn set_status(
             "status: busy is set by calling a ticket; choose available, break or offline",
         ));
     }
-    let agent = state
-        .store
-        .set_agent_status(ctx.tenant_id, id, input.status, &ctx.actor(rid), Utc::now())
-        .await?;
+    let agent = crate::service::agents::set_status(
+        &*state.store,
+        ctx.tenant_id,
+        id,
+        input.status,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     for q in &agent.queue_ids {
         state.eta.invalidate(ctx.tenant_id, *q);
     }

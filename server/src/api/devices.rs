@@ -537,10 +537,15 @@ async fn kiosk_ticket(
         customer_phone: input.customer_phone,
         offline: input.offline.map(|o| OfflineIssue { kiosk_id: id, ..o }),
     };
-    let placed = state
-        .store
-        .create_ticket(tenant, new, idem, &caller.actor(rid), Utc::now())
-        .await?;
+    let placed = crate::service::tickets::create(
+        &*state.store,
+        tenant,
+        new,
+        idem,
+        &caller.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(present(&state, placed).await?)))
 }
 
@@ -609,17 +614,16 @@ async fn kiosk_cancel(
         .ok_or_else(|| ApiError::not_found("ticket"))?;
     let path = format!("/tenants/{slug}/kiosks/{id}/tickets/cancel/");
     let idem = idempotency_key(&headers, &format!("device:{id}"), "POST", &path, &input)?;
-    let done = state
-        .store
-        .ticket_action(
-            tenant,
-            placed.ticket.id,
-            smartqueue_core::lifecycle::Action::Cancel,
-            idem,
-            &caller.actor(rid),
-            Utc::now(),
-        )
-        .await?;
+    let done = crate::service::tickets::act(
+        &*state.store,
+        tenant,
+        placed.ticket.id,
+        smartqueue_core::lifecycle::Action::Cancel,
+        idem,
+        &caller.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok(ApiJson(present(&state, done).await?))
 }
 

@@ -107,10 +107,15 @@ async fn create(
         customer_phone: input.customer_phone,
         offline: None,
     };
-    let placed = state
-        .store
-        .create_ticket(ctx.tenant_id, new, idem, &ctx.actor(rid), Utc::now())
-        .await?;
+    let placed = crate::service::tickets::create(
+        &*state.store,
+        ctx.tenant_id,
+        new,
+        idem,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(present(&state, placed).await?)))
 }
 
@@ -241,10 +246,16 @@ async fn act(
         kind.as_str()
     );
     let idem = idempotency_key(&headers, &actor_key(&ctx), "POST", &path, &body)?;
-    let placed = state
-        .store
-        .ticket_action(ctx.tenant_id, id, action, idem, &ctx.actor(rid), Utc::now())
-        .await?;
+    let placed = crate::service::tickets::act(
+        &*state.store,
+        ctx.tenant_id,
+        id,
+        action,
+        idem,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     if placed.ticket.status == TicketStatus::Closed {
         state.eta.invalidate(ctx.tenant_id, placed.ticket.queue_id);
     }

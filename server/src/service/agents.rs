@@ -2,10 +2,13 @@
 
 use std::collections::HashSet;
 
-use smartqueue_core::{AgentProfile, Counter, Id, Queue};
+use chrono::{DateTime, Utc};
+use smartqueue_core::event::Event;
+use smartqueue_core::{AgentProfile, AgentStatus, Counter, Id, Queue};
 
 use crate::state::AppState;
-use crate::store::{Kind, StoreError, StoreResult};
+use crate::store::tx::{Tx, transact};
+use crate::store::{Actor, Kind, Store, StoreError, StoreResult};
 
 /// Counters a tenant may have (one page of the configuration list).
 const MAX_COUNTERS: u32 = 1000;
@@ -56,4 +59,60 @@ pub async fn counter_by_number(
             ),
         )),
     }
+}
+
+/// Sets an agent's status (available, break, offline): refused while it holds a ticket.
+pub async fn set_status(
+    store: &dyn Store,
+    tenant: Id,
+    agent: Id,
+    status: AgentStatus,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<AgentProfile> {
+    let actor = actor.clone();
+    transact(store, move |tx| {
+        set_status_in(tx, tenant, agent, status, &actor, now)
+    })
+    .await
+}
+
+fn set_status_in(
+    tx: &mut dyn Tx,
+    tenant: Id,
+    agent_id: Id,
+    status: AgentStatus,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<AgentProfile> {
+    let before = tx
+        .agent(tenant, agent_id)?
+        .ok_or(StoreError::NotFound("agent"))?;
+    if let Some(current) = before.current_ticket_id
+        && let Some(t) = tx.ticket(tenant, current)?
+        && t.status.is_active()
+        && status != AgentStatus::Busy
+    {
+        return Err(StoreError::conflict(
+            "agent_busy",
+            format!("finish {} before changing your status", t.number),
+        ));
+    }
+    let mut agent = before.clone();
+    agent.status = status;
+    agent.status_changed_at = now;
+    tx.save_agent(&agent, now)?;
+    let after = serde_json::to_value(&agent)?;
+    tx.audit(
+        tenant,
+        actor,
+        "agent.set_status",
+        "agent",
+        agent_id,
+        Some(serde_json::to_value(&before)?),
+        Some(&after),
+        now,
+    )?;
+    tx.emit(tenant, Event::AgentStatus(agent.clone()), now)?;
+    Ok(agent)
 }

@@ -9,15 +9,16 @@
 //! the first result and never a second ticket.
 
 pub mod sqlite;
+pub mod tx;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use smartqueue_core::event::{Envelope, Event};
-use smartqueue_core::lifecycle::{Action, TransitionError};
+use smartqueue_core::lifecycle::TransitionError;
 use smartqueue_core::{
-    AgentProfile, AgentStatus, AuditLog, Channel, Id, Priority, Role, Tenant, TenantMembership,
-    Ticket, TicketStatus, User,
+    AgentProfile, AuditLog, Channel, Id, Priority, Role, Tenant, TenantMembership, Ticket,
+    TicketStatus, User,
 };
 
 /// Errors of the storage layer; [`crate::error::ApiError`] maps them to HTTP answers.
@@ -373,6 +374,10 @@ impl Kind {
 /// The storage interface of the server.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Runs a job in one write transaction on the backend's repository ([`tx::Tx`]); the job
+    /// answers its caller after the commit. Services use [`tx::transact`].
+    fn submit(&self, job: Box<dyn tx::TxJob>) -> StoreResult<()>;
+
     /// The server's signing secret, generated and stored on first use.
     async fn signing_secret(&self) -> StoreResult<Vec<u8>>;
 
@@ -471,14 +476,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     // --- tickets ----------------------------------------------------------------------------
-    async fn create_ticket(
-        &self,
-        tenant_id: uuid::Uuid,
-        new: NewTicket,
-        idem: Option<IdempotencyKey>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<PlacedTicket>;
     async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>>;
     /// The tenant's ticket with this secret tracking token.
     async fn ticket_by_token(
@@ -487,36 +484,6 @@ pub trait Store: Send + Sync + 'static {
         token: String,
     ) -> StoreResult<Option<PlacedTicket>>;
     async fn list_tickets(&self, tenant_id: Id, filter: TicketFilter) -> StoreResult<Page<Ticket>>;
-    /// Applies a lifecycle action (not `call`: see [`Store::call_next`]).
-    async fn ticket_action(
-        &self,
-        tenant_id: uuid::Uuid,
-        ticket_id: uuid::Uuid,
-        action: Action,
-        idem: Option<IdempotencyKey>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<PlacedTicket>;
-    /// Gives agent `agent_id` the next ticket of `queue_ids` (or of all their queues): exactly
-    /// one agent gets each ticket. `None` when nothing is waiting.
-    async fn call_next(
-        &self,
-        tenant_id: uuid::Uuid,
-        agent_id: uuid::Uuid,
-        queue_ids: Option<Vec<uuid::Uuid>>,
-        idem: Option<IdempotencyKey>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<PlacedTicket>>;
-    async fn set_agent_status(
-        &self,
-        tenant_id: uuid::Uuid,
-        agent_id: uuid::Uuid,
-        status: AgentStatus,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<AgentProfile>;
-
     // --- events -----------------------------------------------------------------------------
     /// Committed events of every tenant, published after their transaction commits (never
     /// before), each exactly once, in commit order.

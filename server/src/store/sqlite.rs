@@ -21,9 +21,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use smartqueue_core::lifecycle::{Action, apply};
-use smartqueue_core::numbering::{business_day, format_number, parse_timezone};
-use smartqueue_core::selection::{QueueCandidates, QueuePolicy, select_next};
+use smartqueue_core::numbering::format_number;
+use smartqueue_core::selection::QueuePolicy;
 use smartqueue_core::{
     AgentProfile, AgentStatus, AuditLog, Id, Lane, Queue, Role, Site, Tenant, TenantMembership,
     Ticket, TicketStatus, User,
@@ -33,10 +32,11 @@ use uuid::Uuid;
 
 use super::*;
 use crate::bus::{EventBus, InProcessBus, Subscription};
-use smartqueue_core::event::{DeviceRef, QueueLength, TicketEvent};
+use smartqueue_core::event::DeviceRef;
 
 mod devices;
 mod members;
+mod tx;
 
 impl From<rusqlite::Error> for StoreError {
     /// SQLite's errors stay inside this module: a unique violation becomes
@@ -431,30 +431,6 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// [`Self::write`] for a retryable write: a retry with the same idempotency key returns the
-    /// first result (recorded in the same transaction as the write) without running `f` again.
-    async fn write_idempotent<T, F>(
-        &self,
-        tenant: Id,
-        idem: Option<IdempotencyKey>,
-        now: DateTime<Utc>,
-        f: F,
-    ) -> StoreResult<T>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.write(move |conn| {
-            if let Some(prev) = idem_lookup(conn, tenant, &idem)? {
-                return Ok(prev);
-            }
-            let out = f(conn)?;
-            idem_save(conn, tenant, &idem, &out, now)?;
-            Ok(out)
-        })
-        .await
-    }
-
     /// Runs `f` on a pooled read-only connection on a blocking thread.
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -813,42 +789,6 @@ thread_local! {
     static PENDING_EVENTS: std::cell::RefCell<Vec<StoredEvent>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn idem_lookup<T: DeserializeOwned>(
-    conn: &Connection,
-    tenant: Id,
-    idem: &Option<IdempotencyKey>,
-) -> StoreResult<Option<T>> {
-    let Some(k) = idem else { return Ok(None) };
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT request, body FROM idempotency_keys WHERE tenant_id = ?1 AND actor = ?2 AND key = ?3")?
-        .query_row(params![tenant.to_string(), k.actor, k.key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((fp, _)) if fp != k.fingerprint => Err(StoreError::Conflict {
-            code: "idempotency_key_reused",
-            detail: "this Idempotency-Key was already used for a different request".into(),
-        }),
-        Some((_, body)) => Ok(Some(from_json(&body)?)),
-    }
-}
-
-fn idem_save<T: Serialize>(
-    conn: &Connection,
-    tenant: Id,
-    idem: &Option<IdempotencyKey>,
-    result: &T,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    if let Some(k) = idem {
-        conn.prepare_cached(
-            "INSERT INTO idempotency_keys (tenant_id, actor, key, request, status, body, created_at) VALUES (?1, ?2, ?3, ?4, 200, ?5, ?6)",
-        )?
-        .execute(params![tenant.to_string(), k.actor, k.key, k.fingerprint, serde_json::to_string(result)?, ts(now)])?;
-    }
-    Ok(())
-}
-
 fn queue_policy(queue: &Queue) -> QueuePolicy {
     QueuePolicy::from(queue)
 }
@@ -983,24 +923,6 @@ fn track_counts(
 /// Puts the new queue lengths into the ticket event that changed them (`"queues": [{queue_id,
 /// waiting}]`): one event per transition (design §3), and screens still learn every length
 /// change without polling.
-/// A ticket event's payload, with the new lengths of the queues the change touched.
-fn ticket_event(t: &Ticket, position: Option<u32>, changed: &[(Id, i64)]) -> TicketEvent {
-    let mut e = TicketEvent::new(t.clone(), position);
-    e.queues = changed
-        .iter()
-        .map(|&(queue_id, n)| QueueLength {
-            queue_id,
-            waiting: u32::try_from(n).unwrap_or(0),
-        })
-        .collect();
-    e
-}
-
-/// A ticket as an audit entry records it (its event payload).
-fn ticket_audit(t: &Ticket) -> StoreResult<Value> {
-    Ok(serde_json::to_value(TicketEvent::new(t.clone(), None))?)
-}
-
 /// Positions are counted on whichever side of the ticket is short: the tickets behind it
 /// (a new ticket is usually last, so this is usually zero), else the ones ahead. At most this
 /// many index entries are scanned on the first side.
@@ -1051,129 +973,12 @@ fn placed(conn: &Connection, t: Ticket) -> StoreResult<PlacedTicket> {
     })
 }
 
-/// A secret tracking token: 12 hex digits of the current millisecond (so the unique index on
-/// tokens grows at its end, not at a random page), then 144 random bits (unguessable).
+/// 48 hex digits: 12 of the current millisecond, then 144 random bits.
 fn new_token() -> String {
     use rand::Rng;
     let bytes: [u8; 18] = rand::rng().random();
     let ms = (chrono::Utc::now().timestamp_millis() as u64) & 0xffff_ffff_ffff;
     format!("{ms:012x}{}", hex::encode(bytes))
-}
-
-/// Adds what a waiting-room screen shows and says to a `ticket.called` / `ticket.recalled`
-/// event: number, counter name, queue name and the sentence to announce.
-fn with_display(
-    conn: &Connection,
-    data: &mut TicketEvent,
-    t: &Ticket,
-    queue: &Queue,
-) -> StoreResult<()> {
-    let counter: Option<smartqueue_core::Counter> = match t.counter_id {
-        Some(c) => get_doc(conn, t.tenant_id, Kind::Counter, c)?,
-        None => None,
-    };
-    data.display = Some(smartqueue_core::announce::call_display(
-        &t.number,
-        counter.as_ref().map(|c| c.name.as_str()),
-        &queue.name,
-    ));
-    Ok(())
-}
-
-/// Applies a lifecycle action to a ticket inside the caller's transaction.
-fn act(
-    conn: &Connection,
-    tenant_id: Id,
-    ticket_id: Id,
-    action: Action,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> StoreResult<PlacedTicket> {
-    let before = load_ticket(conn, tenant_id, ticket_id)?.ok_or(StoreError::NotFound("ticket"))?;
-    if let Some(agent) = actor.agent_scope
-        && before.status.is_active()
-        && before.agent_id != Some(agent)
-    {
-        return Err(StoreError::conflict(
-            "not_your_ticket",
-            format!("{} is being served by another agent", before.number),
-        ));
-    }
-    let target_queue: Queue = match &action {
-        Action::Transfer(tr) => {
-            let q: Queue = require_doc(conn, tenant_id, Kind::Queue, tr.to_queue_id)?;
-            if !q.is_active {
-                return Err(StoreError::conflict(
-                    "queue_closed",
-                    format!("queue {} is not taking tickets", q.name),
-                ));
-            }
-            q
-        }
-        _ => require_doc(conn, tenant_id, Kind::Queue, before.queue_id)?,
-    };
-    let kind = action.kind();
-    let tr = apply(&before, action, now)?;
-    let t = tr.ticket;
-    if let Some(agent) = before.agent_id
-        && (t.status.is_terminal() || t.status == TicketStatus::Waiting)
-    {
-        release_agent(conn, tenant_id, agent, t.id, now)?;
-    }
-    if t.status == TicketStatus::Closed
-        && let Some(secs) = t.service_seconds()
-    {
-        conn.prepare_cached("INSERT INTO service_times (tenant_id, queue_id, closed_at_us, seconds) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![tenant_id.to_string(), t.queue_id.to_string(), now.timestamp_micros(), secs])?;
-    }
-    let policy = queue_policy(&target_queue);
-    update_ticket(conn, &t, &policy)?;
-    let changed = track_counts(conn, Some(&before), &t)?;
-    let pos = position(conn, &t, &policy)?;
-    let mut data = ticket_event(&t, pos, &changed);
-    if tr.event == smartqueue_core::lifecycle::TicketEventKind::Recalled {
-        with_display(conn, &mut data, &t, &target_queue)?;
-    }
-    let after = serde_json::to_value(&data)?;
-    metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str())
-        .increment(1);
-    audit(
-        conn,
-        tenant_id,
-        actor,
-        &format!("ticket.{}", kind.as_str()),
-        "ticket",
-        t.id,
-        Some(ticket_audit(&before)?),
-        Some(&after),
-        now,
-    )?;
-    emit(conn, tenant_id, Event::of_transition(tr.event, data), now)?;
-    let out = PlacedTicket {
-        ticket: t,
-        position: pos,
-    };
-    Ok(out)
-}
-
-fn release_agent(
-    conn: &Connection,
-    tenant: Id,
-    agent_id: Id,
-    ticket_id: Id,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    if let Some(mut agent) = get_doc::<AgentProfile>(conn, tenant, Kind::Agent, agent_id)?
-        && agent.current_ticket_id == Some(ticket_id)
-    {
-        agent.current_ticket_id = None;
-        if agent.status == AgentStatus::Busy {
-            agent.status = AgentStatus::Available;
-            agent.status_changed_at = now;
-        }
-        put_doc(conn, tenant, Kind::Agent, agent_id, &agent, now)?;
-    }
-    Ok(())
 }
 
 fn member_of_row(conn: &Connection, tenant: Id, user_id: Id) -> StoreResult<Option<Member>> {
@@ -1206,6 +1011,14 @@ fn member_of_row(conn: &Connection, tenant: Id, user_id: Id) -> StoreResult<Opti
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn submit(&self, job: Box<dyn crate::store::tx::TxJob>) -> StoreResult<()> {
+        let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
+        let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+        sender
+            .send(Box::new(tx::Neutral(job)))
+            .map_err(|_| StoreError::Closed)
+    }
+
     async fn signing_secret(&self) -> StoreResult<Vec<u8>> {
         self.write(|conn| {
             let candidate = new_token() + &new_token();
@@ -1565,73 +1378,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_ticket(
-        &self,
-        tenant_id: Id,
-        new: NewTicket,
-        idem: Option<IdempotencyKey>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<PlacedTicket> {
-        let actor = actor.clone();
-        self.write_idempotent(tenant_id, idem, now, move |conn| {
-            let queue: Queue = require_doc(conn, tenant_id, Kind::Queue, new.queue_id)?;
-            // A ticket printed offline is already in the customer's hand: it joins even a
-            // queue that has since closed or filled up.
-            if !queue.is_active && new.offline.is_none() {
-                return Err(StoreError::conflict("queue_closed", format!("queue {} is not taking tickets", queue.name)));
-            }
-            let site: Site = require_doc(conn, tenant_id, Kind::Site, queue.site_id)?;
-            let tz = parse_timezone(&site.timezone).map_err(|e| StoreError::Internal(format!("stored site time zone: {e}")))?;
-            if let Some(max) = queue.max_length
-                && new.offline.is_none()
-                && waiting_count(conn, tenant_id, queue.id)? >= i64::from(max)
-            {
-                return Err(StoreError::conflict("queue_full", format!("queue {} is full ({max} waiting)", queue.name)));
-            }
-            if let Some(c) = new.customer_id {
-                require_doc::<Value>(conn, tenant_id, Kind::Customer, c)?;
-            }
-            let mut t = match &new.offline {
-                None => {
-                    let day = business_day(now, tz);
-                    let n: u32 = conn
-                        .prepare_cached(
-                            "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES (?1, ?2, ?3, 1)
-                             ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
-                        )?
-                        .query_row(params![tenant_id.to_string(), queue.id.to_string(), day.to_string()], |r| r.get(0))?;
-                    let n = devices::skip_leased(conn, tenant_id, queue.id, day, n)?;
-                    let mut t = Ticket::waiting(tenant_id, queue.id, format_number(&queue.prefix, n), n, day, now);
-                    t.tracking_token = new_token();
-                    t
-                }
-                Some(o) => devices::offline_ticket(conn, tenant_id, &queue, o, &actor, now)?,
-            };
-            t.priority = new.priority;
-            t.channel = new.channel;
-            t.customer_id = new.customer_id;
-            t.customer_name = new.customer_name.clone();
-            t.customer_phone = new.customer_phone.clone();
-            let policy = queue_policy(&queue);
-            insert_ticket(conn, &t, &policy).map_err(|e| match e {
-                StoreError::Unique(_) => {
-                    StoreError::conflict("number_taken", format!("ticket {} already exists", t.number))
-                }
-                other => other,
-            })?;
-            let changed = track_counts(conn, None, &t)?;
-            let pos = position(conn, &t, &policy)?;
-            let data = ticket_event(&t, pos, &changed);
-            let (_, data_json) = emit(conn, tenant_id, Event::TicketCreated(data), now)?;
-            metrics::counter!("smartqueue_tickets_created_total").increment(1);
-            audit_created(conn, tenant_id, &actor, "ticket.create", "ticket", t.id, &data_json, now)?;
-            let out = PlacedTicket { ticket: t, position: pos };
-            Ok(out)
-        })
-        .await
-    }
-
     async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>> {
         self.read(move |conn| {
             load_ticket(conn, tenant_id, id)?
@@ -1700,133 +1446,6 @@ impl Store for SqliteStore {
                 count: count as u64,
                 results,
             })
-        })
-        .await
-    }
-
-    async fn ticket_action(
-        &self,
-        tenant_id: Id,
-        ticket_id: Id,
-        action: Action,
-        idem: Option<IdempotencyKey>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<PlacedTicket> {
-        let actor = actor.clone();
-        self.write_idempotent(tenant_id, idem, now, move |conn| {
-            act(conn, tenant_id, ticket_id, action.clone(), &actor, now)
-        })
-        .await
-    }
-
-    async fn call_next(
-        &self,
-        tenant_id: Id,
-        agent_id: Id,
-        queue_ids: Option<Vec<Id>>,
-        idem: Option<IdempotencyKey>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<PlacedTicket>> {
-        let actor = actor.clone();
-        self.write_idempotent(tenant_id, idem, now, move |conn| {
-            let mut agent: AgentProfile = require_doc(conn, tenant_id, Kind::Agent, agent_id)?;
-            if let Some(current) = agent.current_ticket_id
-                && let Some(t) = load_ticket(conn, tenant_id, current)?
-                && t.status.is_active()
-            {
-                return Err(StoreError::conflict("agent_busy", format!("you are already serving {}; close it or transfer it first", t.number)));
-            }
-            if matches!(agent.status, AgentStatus::Break | AgentStatus::Offline) {
-                return Err(StoreError::conflict("agent_unavailable", format!("you are {}; set your status to available to call", agent.status)));
-            }
-            let ids = queue_ids.clone().unwrap_or_else(|| agent.queue_ids.clone());
-            if ids.is_empty() {
-                return Err(StoreError::Invalid("no queue to call from: choose the queues you serve".into()));
-            }
-            let mut policies = Vec::with_capacity(ids.len());
-            let mut heads: Vec<Vec<Ticket>> = Vec::with_capacity(ids.len());
-            let mut loaded: Vec<Queue> = Vec::with_capacity(ids.len());
-            for qid in &ids {
-                let q: Queue = require_doc(conn, tenant_id, Kind::Queue, *qid)?;
-                let head: Option<String> = conn
-                    .prepare_cached(
-                        "SELECT doc FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'
-                         ORDER BY lane, deadline_us, queued_at_us, sequence LIMIT 1",
-                    )?
-                    .query_row(params![tenant_id.to_string(), qid.to_string()], |r| r.get(0))
-                    .optional()?;
-                policies.push(queue_policy(&q));
-                loaded.push(q);
-                heads.push(head.map(|s| from_json(&s)).transpose()?.into_iter().collect());
-            }
-            let candidates: Vec<QueueCandidates<'_>> =
-                policies.iter().zip(&heads).map(|(p, h)| QueueCandidates { policy: *p, tickets: h }).collect();
-            let Some(chosen) = select_next(&candidates).cloned() else {
-                return Ok(None);
-            };
-            let policy = *policies.iter().find(|p| p.queue_id == chosen.queue_id).ok_or(StoreError::NotFound("queue"))?;
-            let tr = apply(&chosen, Action::Call { agent_id, counter_id: agent.counter_id }, now)?;
-            let t = tr.ticket;
-            update_ticket(conn, &t, &policy)?;
-            let changed = track_counts(conn, Some(&chosen), &t)?;
-            agent.current_ticket_id = Some(t.id);
-            agent.status = AgentStatus::Busy;
-            agent.status_changed_at = now;
-            put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
-            let queue = loaded.iter().find(|q| q.id == t.queue_id).ok_or(StoreError::NotFound("queue"))?;
-            let mut data = ticket_event(&t, None, &changed);
-            with_display(conn, &mut data, &t, queue)?;
-            metrics::counter!("smartqueue_ticket_transitions_total", "event" => tr.event.as_str()).increment(1);
-            let after = serde_json::to_value(&data)?;
-            audit(conn, tenant_id, &actor, "ticket.call", "ticket", t.id, Some(ticket_audit(&chosen)?), Some(&after), now)?;
-            emit(conn, tenant_id, Event::of_transition(tr.event, data), now)?;
-            let out = Some(PlacedTicket { ticket: t, position: None });
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn set_agent_status(
-        &self,
-        tenant_id: Id,
-        agent_id: Id,
-        status: AgentStatus,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<AgentProfile> {
-        let actor = actor.clone();
-        self.write(move |conn| {
-            let before: AgentProfile = require_doc(conn, tenant_id, Kind::Agent, agent_id)?;
-            if let Some(current) = before.current_ticket_id
-                && let Some(t) = load_ticket(conn, tenant_id, current)?
-                && t.status.is_active()
-                && status != AgentStatus::Busy
-            {
-                return Err(StoreError::conflict(
-                    "agent_busy",
-                    format!("finish {} before changing your status", t.number),
-                ));
-            }
-            let mut agent = before.clone();
-            agent.status = status;
-            agent.status_changed_at = now;
-            put_doc(conn, tenant_id, Kind::Agent, agent_id, &agent, now)?;
-            let after = serde_json::to_value(&agent)?;
-            audit(
-                conn,
-                tenant_id,
-                &actor,
-                "agent.set_status",
-                "agent",
-                agent_id,
-                Some(serde_json::to_value(&before)?),
-                Some(&after),
-                now,
-            )?;
-            emit(conn, tenant_id, Event::AgentStatus(agent.clone()), now)?;
-            Ok(agent)
         })
         .await
     }

@@ -294,16 +294,15 @@ pub(super) fn lease_numbers(
 }
 
 /// The ticket of an offline issue: its number must come from one of the kiosk's leases; it
-/// joins the queue where it stood when the customer took it. An online attempt it supersedes
-/// is cancelled if it created a ticket.
+/// joins the queue where it stood when the customer took it. Also returns the waiting ticket of
+/// the online attempt it supersedes, if that attempt created one (the caller cancels it).
 pub(super) fn offline_ticket(
     conn: &Connection,
     tenant: Id,
     queue: &Queue,
     o: &OfflineIssue,
-    actor: &Actor,
     now: DateTime<Utc>,
-) -> StoreResult<Ticket> {
+) -> StoreResult<(Ticket, Option<Id>)> {
     let leased: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3
@@ -326,6 +325,7 @@ pub(super) fn offline_ticket(
             "offline.tracking_token: 32 to 96 hexadecimal digits".into(),
         ));
     }
+    let mut superseded = None;
     if let Some(key) = &o.supersedes {
         let first: Option<String> = conn
             .prepare_cached("SELECT body FROM idempotency_keys WHERE tenant_id = ?1 AND actor = ?2 AND key = ?3")?
@@ -341,7 +341,7 @@ pub(super) fn offline_ticket(
         if let Some(id) = ghost
             && load_ticket(conn, tenant, id)?.is_some_and(|t| t.status == TicketStatus::Waiting)
         {
-            act(conn, tenant, id, Action::Cancel, actor, now)?;
+            superseded = Some(id);
         }
     }
     // Issued in the past (offline): place it at that moment, but never in the future.
@@ -357,7 +357,7 @@ pub(super) fn offline_ticket(
     t.tracking_token = o.tracking_token.clone();
     t.created_at = now;
     t.updated_at = now;
-    Ok(t)
+    Ok((t, superseded))
 }
 
 /// The server's own next number `n`, moved past any block leased to a kiosk (only a queue that

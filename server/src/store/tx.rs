@@ -1,0 +1,206 @@
+//! The repository: what a service may do inside one write transaction, whatever the backend.
+//!
+//! A backend implements [`Tx`] over its open transaction (SQLite: the writer thread's
+//! connection; PostgreSQL: a pooled connection) and runs [`TxJob`]s submitted through
+//! [`Store::submit`]. Every method loads, saves, counts or appends — none decides anything:
+//! the decisions are the services' (`crate::service`), which run their rules between these
+//! calls. [`transact`] and [`transact_idempotent`] are how a service runs its work.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use smartqueue_core::event::Event;
+use smartqueue_core::selection::QueuePolicy;
+use smartqueue_core::{AgentProfile, Counter, Id, Queue, Site, Ticket};
+use tokio::sync::oneshot;
+
+use super::{Actor, IdempotencyKey, Kind, OfflineIssue, Store, StoreError, StoreResult};
+
+/// One open write transaction. Writes become visible (and events are published) only when the
+/// job that made them succeeded and the transaction committed; a failed job's writes are undone.
+pub trait Tx {
+    /// An entity document of the tenant.
+    fn entity(&mut self, tenant: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>>;
+    /// A queue of the tenant, parsed.
+    fn queue(&mut self, tenant: Id, id: Id) -> StoreResult<Option<Queue>>;
+    fn site(&mut self, tenant: Id, id: Id) -> StoreResult<Option<Site>>;
+    fn counter(&mut self, tenant: Id, id: Id) -> StoreResult<Option<Counter>>;
+    fn agent(&mut self, tenant: Id, id: Id) -> StoreResult<Option<AgentProfile>>;
+    /// Stores an agent profile as it is.
+    fn save_agent(&mut self, agent: &AgentProfile, now: DateTime<Utc>) -> StoreResult<()>;
+
+    fn ticket(&mut self, tenant: Id, id: Id) -> StoreResult<Option<Ticket>>;
+    /// The first waiting ticket of a queue in its stored calling order (`policy`'s keys).
+    fn queue_head(&mut self, tenant: Id, queue: Id) -> StoreResult<Option<Ticket>>;
+    /// How many tickets wait in a queue.
+    fn waiting_count(&mut self, tenant: Id, queue: Id) -> StoreResult<u32>;
+    /// 1-based place of a waiting ticket in its queue's calling order (None when not waiting).
+    fn position(&mut self, t: &Ticket, policy: &QueuePolicy) -> StoreResult<Option<u32>>;
+    /// Inserts a new ticket, keyed for its queue's calling order. A taken number is
+    /// [`StoreError::Unique`].
+    fn insert_ticket(&mut self, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()>;
+    fn update_ticket(&mut self, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()>;
+    /// Keeps the per-queue figures (waiting lengths, the day's ended tickets) in step with a
+    /// ticket's change from `before` (None: new) to `after`; returns the new lengths of the
+    /// queues whose line changed.
+    fn track_counts(
+        &mut self,
+        before: Option<&Ticket>,
+        after: &Ticket,
+    ) -> StoreResult<Vec<(Id, i64)>>;
+    /// The next number of a queue's business day in the server's own series (skipping blocks
+    /// leased to kiosks for offline issuing).
+    fn next_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32>;
+    /// A ticket a kiosk issued offline, checked against the kiosk's lease, and the waiting ticket
+    /// of the online attempt it supersedes, if that attempt created one.
+    fn offline_ticket(
+        &mut self,
+        tenant: Id,
+        queue: &Queue,
+        offline: &OfflineIssue,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Ticket, Option<Id>)>;
+    /// Records the service time of a closed ticket (the ETA's history).
+    fn record_service_time(
+        &mut self,
+        tenant: Id,
+        queue: Id,
+        at: DateTime<Utc>,
+        seconds: u32,
+    ) -> StoreResult<()>;
+
+    /// Appends an event to the tenant's log with the next seq; returns the seq and the payload
+    /// JSON as stored.
+    fn emit(&mut self, tenant: Id, event: Event, now: DateTime<Utc>) -> StoreResult<(i64, String)>;
+    /// Appends an audit entry (only the changed fields of before/after are kept).
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &mut self,
+        tenant: Id,
+        actor: &Actor,
+        action: &str,
+        entity_type: &str,
+        entity_id: Id,
+        before: Option<Value>,
+        after: Option<&Value>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Appends the audit entry of a creation whose document is already serialized.
+    #[allow(clippy::too_many_arguments)]
+    fn audit_created(
+        &mut self,
+        tenant: Id,
+        actor: &Actor,
+        action: &str,
+        entity_type: &str,
+        entity_id: Id,
+        after_json: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The recorded request fingerprint and result of an idempotency key.
+    fn idempotency_record(
+        &mut self,
+        tenant: Id,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Option<(String, String)>>;
+    /// Records the result of a retryable write under its key.
+    fn save_idempotency_record(
+        &mut self,
+        tenant: Id,
+        key: &IdempotencyKey,
+        result_json: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
+/// Work for one transaction, as a backend runs it.
+pub trait TxJob: Send {
+    /// Runs the work inside the open transaction and keeps its result; `true` if it succeeded.
+    /// It may run more than once (a backend may replay a batch), so it decides from what it
+    /// reads, never from what it did before.
+    fn run(&mut self, tx: &mut dyn Tx) -> bool;
+    /// Answers the caller once the transaction's fate is known (`Err` = not committed).
+    fn answer(self: Box<Self>, committed: Result<(), String>);
+}
+
+/// A closure and the channel its caller waits on.
+struct Pending<T, F> {
+    f: F,
+    reply: oneshot::Sender<StoreResult<T>>,
+    result: Option<StoreResult<T>>,
+}
+
+impl<T, F> TxJob for Pending<T, F>
+where
+    T: Send,
+    F: Fn(&mut dyn Tx) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, tx: &mut dyn Tx) -> bool {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.f)(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), String>) {
+        let result = match (self.result, committed) {
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            // A failed job's own error says more than the transaction's.
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(e)) => Err(StoreError::Commit(e)),
+            (None, Ok(())) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs `f` in one write transaction of `store` and answers after the commit.
+pub async fn transact<T, F>(store: &dyn Store, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: Fn(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    store.submit(Box::new(Pending {
+        f,
+        reply,
+        result: None,
+    }))?;
+    answer.await.map_err(|_| StoreError::Closed)?
+}
+
+/// [`transact`] for a retryable write: a retry with the same idempotency key returns the first
+/// result (recorded in the same transaction as the write) without running `f` again; the same
+/// key with another request is refused (`idempotency_key_reused`).
+pub async fn transact_idempotent<T, F>(
+    store: &dyn Store,
+    tenant: Id,
+    idem: Option<IdempotencyKey>,
+    now: DateTime<Utc>,
+    f: F,
+) -> StoreResult<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    F: Fn(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+{
+    transact(store, move |tx| {
+        let Some(key) = &idem else { return f(tx) };
+        match tx.idempotency_record(tenant, key)? {
+            Some((fingerprint, _)) if fingerprint != key.fingerprint => {
+                return Err(StoreError::conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used for a different request",
+                ));
+            }
+            Some((_, body)) => return Ok(serde_json::from_str(&body)?),
+            None => {}
+        }
+        let out = f(tx)?;
+        tx.save_idempotency_record(tenant, key, &serde_json::to_string(&out)?, now)?;
+        Ok(out)
+    })
+    .await
+}
