@@ -58,6 +58,7 @@ async fn sign_in(
     password: String,
     tenant: Option<String>,
 ) -> Result<SignedIn, Problem> {
+    desk.counter.send_replace(Counter::default());
     desk.console
         .sign_in(&server, &email, &password, tenant.as_deref())
         .await
@@ -70,6 +71,8 @@ async fn restore(desk: State<'_, Desk>) -> Result<Option<SignedIn>, Problem> {
 
 #[tauri::command]
 async fn switch_tenant(desk: State<'_, Desk>, slug: String) -> Result<SignedIn, Problem> {
+    // Nothing of the other tenant's counter may show in this one.
+    desk.counter.send_replace(Counter::default());
     desk.console.switch_tenant(&slug).await
 }
 
