@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use smartqueue_core::Id;
 use smartqueue_core::client::{ApiClient, ApiError};
+
+use crate::views::{self, Counter, FloorView, QueueLine, WaitingRow};
 
 /// Keyring service name.
 pub const KEYRING_SERVICE: &str = "smartqueue-desktop";
@@ -428,6 +431,81 @@ impl Console {
             None => None,
         };
         Ok(json!({ "agent": me, "ticket": current }))
+    }
+
+    /// Every item of a list of the current tenant (`queues/`), page after page.
+    async fn all(&self, path: &str) -> Result<Vec<Value>, Problem> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .request(
+                    "GET",
+                    &format!("{path}{sep}limit=200&offset={}", out.len()),
+                    None,
+                )
+                .await?;
+            let got = page["results"].as_array().cloned().unwrap_or_default();
+            let more = !got.is_empty() && page["next_offset"].is_u64();
+            out.extend(got);
+            if !more {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// What the counter's views are computed from ([`views::Counter`]): the agent's profile,
+    /// the queues they serve, every queue's rule and name, the served queues' wait-estimate
+    /// inputs (`eta_inputs` of their stats) and the ticket they hold.
+    pub async fn counter(&self) -> Result<Counter, Problem> {
+        let view = self.agent().await?;
+        let served: Vec<Id> = view["agent"]["queue_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|q| q.as_str()?.parse().ok())
+            .collect();
+        let mut queues = std::collections::HashMap::new();
+        for q in self.all("queues/").await? {
+            let Some(id) = q["id"].as_str().and_then(|s| s.parse::<Id>().ok()) else {
+                continue;
+            };
+            let stats = if served.contains(&id) {
+                Some(
+                    self.request("GET", &format!("queues/{id}/stats/"), None)
+                        .await?,
+                )
+            } else {
+                None
+            };
+            if let Some(line) = QueueLine::from_api(&q, stats.as_ref()) {
+                queues.insert(id, line);
+            }
+        }
+        Ok(Counter {
+            agent: view["agent"].clone(),
+            served,
+            queues,
+            current: view.get("ticket").filter(|t| !t.is_null()).cloned(),
+        })
+    }
+
+    /// The agent's waiting list as the server has it now, in calling order
+    /// ([`views::waiting_list`]; the window gets the same list live from the feed).
+    pub async fn waiting_list(&self, counter: &Counter) -> Result<Vec<WaitingRow>, Problem> {
+        let tickets = self.all("tickets/?status=waiting").await?;
+        Ok(views::waiting_list(&tickets, counter))
+    }
+
+    /// The manager's floor, from one `floor/` request ([`views::floor`]).
+    pub async fn floor(&self) -> Result<FloorView, Problem> {
+        let answer = self.request("GET", "floor/", None).await?;
+        views::floor(&answer, chrono::Utc::now()).map_err(|e| {
+            Problem::new(
+                "unexpected_answer",
+                format!("The server's floor answer was not understood: {e}"),
+            )
+        })
     }
 
     /// Calls the next ticket of the agent's queues. `Ok(None)` when nobody is waiting.

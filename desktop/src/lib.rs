@@ -1,8 +1,10 @@
 //! SmartQueue desktop console: a thin Tauri shell whose commands call [`console::Console`]
-//! (session, keyring, agent actions) and core's sync engine (the live waiting list). The UI
-//! lives in `desktop/ui` (plain HTML/JS, no build step).
+//! (session, keyring, agent actions) and core's sync engine (the live waiting list), and whose
+//! screens are computed by [`views`] from core's rules. The UI lives in `desktop/ui` (plain
+//! HTML/JS, no build step) and only displays what it is given.
 
 pub mod console;
+pub mod views;
 
 use std::sync::Mutex;
 
@@ -11,12 +13,16 @@ use serde_json::{Value, json};
 use smartqueue_core::sync::{SyncConfig, SyncEngine};
 use tauri::State;
 use tauri::ipc::Channel;
+use views::Counter;
 
 /// What the window's commands share.
 pub struct Desk {
     pub console: Console,
     /// The live feed of the current tenant (replaced on sign-in and tenant switch).
     feed: Mutex<Option<SyncEngine>>,
+    /// What the counter's views are computed from besides the feed (the agent's queues, their
+    /// wait-estimate inputs, the held ticket); a change re-sends the view to the window.
+    counter: tokio::sync::watch::Sender<Counter>,
 }
 
 impl Desk {
@@ -33,6 +39,7 @@ impl Desk {
         Desk {
             console,
             feed: Mutex::new(None),
+            counter: tokio::sync::watch::Sender::new(Counter::default()),
         }
     }
 }
@@ -51,6 +58,7 @@ async fn sign_in(
     password: String,
     tenant: Option<String>,
 ) -> Result<SignedIn, Problem> {
+    desk.counter.send_replace(Counter::default());
     desk.console
         .sign_in(&server, &email, &password, tenant.as_deref())
         .await
@@ -63,6 +71,8 @@ async fn restore(desk: State<'_, Desk>) -> Result<Option<SignedIn>, Problem> {
 
 #[tauri::command]
 async fn switch_tenant(desk: State<'_, Desk>, slug: String) -> Result<SignedIn, Problem> {
+    // Nothing of the other tenant's counter may show in this one.
+    desk.counter.send_replace(Counter::default());
     desk.console.switch_tenant(&slug).await
 }
 
@@ -71,17 +81,33 @@ fn sign_out(desk: State<'_, Desk>) -> Result<(), Problem> {
     if let Ok(mut f) = desk.feed.lock() {
         f.take();
     }
+    desk.counter.send_replace(Counter::default());
     desk.console.sign_out()
 }
 
+/// Reloads the agent's profile, queues and wait-estimate inputs (the waiting list and the held
+/// ticket reach the window through `follow`); answers the profile.
 #[tauri::command]
 async fn agent(desk: State<'_, Desk>) -> Result<Value, Problem> {
-    desk.console.agent().await
+    let counter = desk.console.counter().await?;
+    let agent = counter.agent.clone();
+    desk.counter.send_replace(counter);
+    Ok(agent)
+}
+
+/// Remembers the ticket the agent now holds (the view follows).
+fn hold(desk: &Desk, ticket: &Value) {
+    desk.counter
+        .send_modify(|c| c.current = Some(ticket.clone()));
 }
 
 #[tauri::command]
 async fn call_next(desk: State<'_, Desk>) -> Result<Option<Value>, Problem> {
-    desk.console.call_next().await
+    let called = desk.console.call_next().await?;
+    if let Some(t) = &called {
+        hold(&desk, t);
+    }
+    Ok(called)
 }
 
 #[tauri::command]
@@ -91,7 +117,15 @@ async fn act(
     action: String,
     body: Option<Value>,
 ) -> Result<Value, Problem> {
-    desk.console.act(&ticket_id, &action, body).await
+    let ticket = desk.console.act(&ticket_id, &action, body).await?;
+    hold(&desk, &ticket);
+    Ok(ticket)
+}
+
+/// The manager's floor, from one request ([`views::floor`]).
+#[tauri::command]
+async fn floor(desk: State<'_, Desk>) -> Result<views::FloorView, Problem> {
+    desk.console.floor().await
 }
 
 #[tauri::command]
@@ -135,8 +169,9 @@ async fn send(
     desk.console.request(&method, &path, body).await
 }
 
-/// Streams the tenant's live state (connection, tickets) to the window: the sync engine's
-/// state after every change.
+/// Streams the counter's live view to the window after every change of the feed or of the
+/// counter: the connection, the waiting list in calling order ([`views::waiting_list`]) and the
+/// held ticket with its allowed actions ([`views::current`]).
 // Async so it runs on Tauri's tokio runtime, where the engine spawns its task.
 #[tauri::command]
 async fn follow(desk: State<'_, Desk>, on_state: Channel<Value>) -> Result<(), Problem> {
@@ -174,16 +209,28 @@ async fn follow(desk: State<'_, Desk>, on_state: Channel<Value>) -> Result<(), P
         field: None,
     })?;
     let mut rx = engine.subscribe();
+    let mut counter = desk.counter.subscribe();
     tokio::spawn(async move {
         loop {
-            let s = rx.borrow_and_update().clone();
-            let msg = json!({
-                "connection": s.connection,
-                "tickets": s.tickets.values().collect::<Vec<_>>(),
-                "pending": s.pending_commands,
-                "refused": s.refused,
-            });
-            if on_state.send(msg).is_err() || rx.changed().await.is_err() {
+            let msg = {
+                let s = rx.borrow_and_update();
+                let c = counter.borrow_and_update();
+                json!({
+                    "connection": s.connection,
+                    "waiting": views::waiting_list(s.tickets.values(), &c),
+                    "current": views::current(&c, &s.tickets),
+                    "pending": s.pending_commands,
+                    "refused": s.refused,
+                })
+            };
+            if on_state.send(msg).is_err() {
+                return;
+            }
+            let changed = tokio::select! {
+                r = rx.changed() => r.is_ok(),
+                r = counter.changed() => r.is_ok(),
+            };
+            if !changed {
                 return;
             }
         }
@@ -231,6 +278,7 @@ pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
             set_status,
             fetch,
             send,
+            floor,
             follow
         ])
 }

@@ -232,3 +232,97 @@ async fn an_admin_pairs_a_screen_by_its_code_and_revokes_it_from_the_console() {
         serde_json::Value::Null
     );
 }
+
+/// The waiting list the console shows is the calling order: for a priority queue and an SLA
+/// queue served by one agent, its first line is exactly the ticket call-next then gives, every
+/// time, and each line's place and wait are the server's own (`position`, `eta_seconds`). The
+/// floor comes in one request and shows the agent with the ticket they hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_list_is_the_order_call_next_follows_and_the_floor_is_one_request() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let p = admin.queue("P", "priority").await;
+    let s = admin.queue("S", "sla").await;
+    admin
+        .patch(
+            &admin.t(&format!("queues/{}/", s["id"].as_str().unwrap())),
+            &json!({"sla_target_seconds": 60}),
+        )
+        .await
+        .expect(200);
+    admin.agent("agent@bank.test", &[&p, &s]).await;
+    // Arrival order P001 P002 S001 P003(vip) P004(elderly); calling order differs.
+    for (q, priority) in [
+        (&p, "normal"),
+        (&p, "normal"),
+        (&s, "normal"),
+        (&p, "vip"),
+        (&p, "elderly"),
+    ] {
+        admin
+            .post(
+                &admin.t("tickets/"),
+                &json!({"queue_id": q["id"], "priority": priority}),
+            )
+            .await
+            .expect(201);
+    }
+    let console = Console::new(Box::new(MemorySecrets::default()));
+    console
+        .sign_in(&server.url(), "agent@bank.test", "agentpass1", None)
+        .await
+        .unwrap();
+    let mut called = Vec::new();
+    loop {
+        let counter = console.counter().await.unwrap();
+        let list = console.waiting_list(&counter).await.unwrap();
+        for row in &list {
+            let t = admin
+                .get(&admin.t(&format!("tickets/{}/", row.id)))
+                .await
+                .expect(200);
+            assert_eq!(Some(row.place), t["position"].as_u64().map(|n| n as u32));
+            assert_eq!(
+                row.wait_seconds,
+                t["eta_seconds"].as_u64().map(|n| n as u32),
+                "{}: the server's estimate",
+                row.number
+            );
+        }
+        let Some(next) = console.call_next().await.unwrap() else {
+            assert!(list.is_empty(), "call-next found nobody: the list is empty");
+            break;
+        };
+        assert_eq!(
+            next["id"].as_str(),
+            list.first().map(|r| r.id.to_string()).as_deref(),
+            "the first line is what call-next gave"
+        );
+        let number = next["number"].as_str().unwrap().to_owned();
+        if called.is_empty() {
+            // The manager's floor: every queue, and the agent with the ticket they hold.
+            let manager = Console::new(Box::new(MemorySecrets::default()));
+            manager
+                .sign_in(&server.url(), "admin@bank.test", "password123", None)
+                .await
+                .unwrap();
+            let floor = manager.floor().await.unwrap();
+            assert_eq!(floor.queues.len(), 2);
+            let waiting: u32 = floor.queues.iter().map(|q| q.waiting).sum();
+            assert_eq!(waiting, 4);
+            let held: Vec<_> = floor
+                .agents
+                .iter()
+                .filter_map(|a| a.ticket_number.as_deref())
+                .collect();
+            assert_eq!(held, [number.as_str()]);
+        }
+        called.push(number);
+        let id = next["id"].as_str().unwrap();
+        console.act(id, "start_service", None).await.unwrap();
+        console.act(id, "close", None).await.unwrap();
+    }
+    // The VIP first, the SLA ticket by its 60 s deadline, the elderly within 10 min, then the
+    // normal ones: not the arrival order.
+    assert_eq!(called, ["P003", "S001", "P004", "P001", "P002"]);
+}

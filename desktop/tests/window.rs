@@ -5,6 +5,7 @@
 //! Needs `tauri-driver` (cargo install tauri-driver) and Debian's `webkit2gtk-driver`;
 //! `scripts/setup.sh` installs both, and Xvfb (started here when no display is set).
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,17 @@ use base64::Engine;
 use serde_json::{Value, json};
 use smartqueue_tests::TestServer;
 
+/// A child process killed with its whole process group when dropped (tauri-driver starts
+/// WebKitWebDriver, which would otherwise outlive it, still holding inherited descriptors).
 struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        // Children started with `process_group(0)` lead a group of their own id.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -180,6 +188,7 @@ async fn open_window(slot: u32) -> Window {
     .expect("tauri-driver (cargo install tauri-driver; scripts/setup.sh does it)");
     let driver = Killed(
         Command::new(tauri_driver)
+            .process_group(0)
             .args([
                 "--port",
                 &port.to_string(),
@@ -411,5 +420,236 @@ async fn an_admin_watches_the_floor_and_pairs_a_screen_in_the_real_window() {
         displays["count"], 1,
         "the wrong code left no half-made screen behind"
     );
+    let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
+}
+
+/// What no screen may show as markup: each payload must appear as these very characters.
+const IMG: &str = r#"<img src=x onerror="window.__pwned=1">"#;
+const SCRIPT: &str = "<script>window.__pwned=2</script>";
+
+/// Nothing ran and nothing became markup: `window.__pwned` is unset, there is no `<img>` and
+/// no inline `<script>` in the page.
+const UNHARMED: &str = "return typeof window.__pwned === 'undefined' \
+    && document.querySelectorAll('img').length === 0 \
+    && [...document.scripts].every((s) => s.src !== '') && 'unharmed'";
+
+impl Driver {
+    /// Waits until `css`'s text contains `text` literally, then checks nothing ran.
+    async fn shows(&self, css: &str, text: &str) {
+        let script = format!(
+            "const e = document.querySelector({}); return e && e.textContent.includes({})",
+            json!(css),
+            json!(text)
+        );
+        self.until(&format!("{css} showing {text}"), &script).await;
+        self.unharmed().await;
+    }
+
+    async fn unharmed(&self) {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({"script": UNHARMED, "args": []}),
+            )
+            .await;
+        assert_eq!(v, "unharmed", "a stored name ran or became markup");
+    }
+}
+
+/// Names stored with markup in every field the console shows — queue, service, site, counter,
+/// screen, kiosk, a member's first and last name, customers' names — show as text on every
+/// screen (counter and waiting list, floor, screens & kiosks, settings) and never run; the
+/// window's Content-Security-Policy refuses inline script even when markup does get in. The
+/// waiting list's first line (a VIP in a priority queue, arrived second) is the ticket Call
+/// next gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_markup_shows_as_text_on_every_screen_and_never_runs() {
+    use smartqueue_tests::Api;
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let name = |what: &str, payload: &str| format!("{what} {payload}");
+    let site = admin
+        .post(
+            &admin.t("sites/"),
+            &json!({"name": name("Site", SCRIPT), "timezone": "Europe/Paris"}),
+        )
+        .await
+        .expect(201);
+    let service = admin
+        .post(
+            &admin.t("services/"),
+            &json!({"name": name("Service", IMG)}),
+        )
+        .await
+        .expect(201);
+    let q = admin
+        .post(
+            &admin.t("queues/"),
+            &json!({"site_id": site["id"], "service_id": service["id"], "name": name("Queue", IMG),
+                    "prefix": "X", "algorithm": "priority"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            &admin.t("counters/"),
+            &json!({"site_id": site["id"], "name": name("Desk", SCRIPT)}),
+        )
+        .await
+        .expect(201);
+    for plural in ["displays", "kiosks"] {
+        admin
+            .post(
+                &admin.t(&format!("{plural}/")),
+                &json!({"site_id": site["id"], "name": name(plural, IMG), "queue_ids": [q["id"]]}),
+            )
+            .await
+            .expect(201);
+    }
+    admin
+        .post(
+            &admin.t("members/"),
+            &json!({"email": "agent@bank.test", "password": "agentpass1", "role": "agent",
+                    "first_name": IMG, "last_name": SCRIPT}),
+        )
+        .await
+        .expect(201);
+    let mut agent = Api::login(&server.url(), "agent@bank.test", "agentpass1").await;
+    agent.tenant = admin.tenant.clone();
+    agent
+        .patch(&agent.t("agents/me/"), &json!({"queue_ids": [q["id"]]}))
+        .await
+        .expect(200);
+    agent
+        .post(
+            &agent.t("agents/set-status/"),
+            &json!({"status": "available"}),
+        )
+        .await
+        .expect(200);
+    for (customer, priority) in [(name("Ann", SCRIPT), "normal"), (name("Vic", IMG), "vip")] {
+        admin
+            .post(
+                &admin.t("tickets/"),
+                &json!({"queue_id": q["id"], "customer_name": customer, "priority": priority}),
+            )
+            .await
+            .expect(201);
+    }
+
+    let w = open_window(0).await;
+    let d = &w.d;
+    d.until(
+        "the sign-in form",
+        "return !document.getElementById('signin').hidden",
+    )
+    .await;
+    // The window's CSP refuses inline script, whatever gets into the page.
+    let csp = d
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": "const s = document.createElement('script'); s.textContent = 'window.__csp = 1'; \
+                document.body.appendChild(s); const x = document.createElement('div'); \
+                x.innerHTML = '<img src=x onerror=\"window.__csp = 2\">'; document.body.appendChild(x); \
+                return new Promise((ok) => setTimeout(() => { s.remove(); x.remove(); ok(String(window.__csp)); }, 500));",
+                   "args": []}),
+        )
+        .await;
+    assert_eq!(csp, "undefined", "inline script and handlers are refused");
+
+    // The agent: the waiting list and the held ticket.
+    d.type_into("#server", &server.url()).await;
+    d.type_into("#email", "agent@bank.test").await;
+    d.type_into("#password", "agentpass1").await;
+    d.click("#signin-button").await;
+    d.until(
+        "the waiting list",
+        "return document.getElementById('wait-count').textContent === '2'",
+    )
+    .await;
+    let first = d
+        .until(
+            "the first line",
+            "const r = document.querySelector('#waiting tr'); return r && r.cells[1].textContent + '|' + r.cells[2].textContent",
+        )
+        .await;
+    assert_eq!(
+        first,
+        format!("X002|{}", name("Queue", IMG)),
+        "the VIP first, the queue's name as text"
+    );
+    d.shows("#who", &format!("{IMG} {SCRIPT}")).await;
+    d.shows("#my-counter", &name("Desk", SCRIPT)).await;
+    d.shows("#my-queues", &name("Queue", IMG)).await;
+    d.shows("#tr-queue", &name("Queue", IMG)).await;
+    d.screenshot("xss-1-counter").await;
+    d.click("#call").await;
+    let number = d
+        .until("the called ticket", "return !document.getElementById('current').hidden && document.getElementById('cur-number').textContent")
+        .await;
+    assert_eq!(
+        number, "X002",
+        "call-next gave the waiting list's first line"
+    );
+    d.shows("#cur-customer", &name("Vic", IMG)).await;
+    d.shows("#cur-customer", &name("Service", IMG)).await;
+    d.screenshot("xss-2-called").await;
+    d.click("#signout").await;
+
+    // The admin: floor, screens & kiosks, settings.
+    d.until(
+        "the sign-in form",
+        "return !document.getElementById('signin').hidden",
+    )
+    .await;
+    d.type_into("#email", "admin@bank.test").await;
+    d.type_into("#password", "password123").await;
+    d.click("#signin-button").await;
+    d.shows("#floor-queues", &name("Queue", IMG)).await;
+    d.shows("#floor-agents", &format!("{IMG} {SCRIPT}")).await;
+    d.shows("#floor-agents", "X002").await;
+    d.click("#floor-queues td").await;
+    d.shows("#floor-tickets", &name("Ann", SCRIPT)).await;
+    d.shows("#floor-tickets", &name("Vic", IMG)).await;
+    d.screenshot("xss-3-floor").await;
+    d.click("[data-tab=devices]").await;
+    d.shows("#devices", &name("displays", IMG)).await;
+    d.shows("#devices", &name("kiosks", IMG)).await;
+    d.shows("#dv-site", &name("Site", SCRIPT)).await;
+    d.shows("#dv-queues", &name("Queue", IMG)).await;
+    d.screenshot("xss-4-devices").await;
+    d.click("[data-tab=settings]").await;
+    for (res, shown) in [
+        ("sites", name("Site", SCRIPT)),
+        ("services", name("Service", IMG)),
+        ("counters", name("Desk", SCRIPT)),
+        ("displays", name("displays", IMG)),
+        ("kiosks", name("kiosks", IMG)),
+        ("members", IMG.to_owned()),
+        ("members", SCRIPT.to_owned()),
+        ("queues", name("Queue", IMG)),
+    ] {
+        d.click(&format!("[data-res={res}]")).await;
+        d.shows("#res-rows", &shown).await;
+    }
+    // The queue's editor: its name in the input, site and service names in the pickers.
+    d.click("#res-rows [data-edit]").await;
+    let value = d
+        .until(
+            "the queue's name in the form",
+            "const i = document.querySelector('#res-fields [name=name]'); return i && i.value",
+        )
+        .await;
+    assert_eq!(value, name("Queue", IMG));
+    d.shows("#res-fields [name=site_id]", &name("Site", SCRIPT))
+        .await;
+    d.shows("#res-fields [name=service_id]", &name("Service", IMG))
+        .await;
+    d.screenshot("xss-5-settings").await;
+    d.click("[data-res=members]").await;
+    d.shows("#res-rows", SCRIPT).await;
+    d.screenshot("xss-6-members").await;
     let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
 }

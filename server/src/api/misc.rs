@@ -92,17 +92,24 @@ async fn queue_stats(
 ) -> ApiResult<ApiJson<Value>> {
     ctx.require(Scope::ReadQueue)?;
     let q = load_queue(&state, ctx.tenant_id, id).await?;
+    let figures = queue_figures(&state, ctx.tenant_id, &q).await?;
+    Ok(ApiJson(stats_body(&q, &figures, Utc::now())))
+}
+
+/// The answer of `GET queues/{id}/stats/` for `q` with its `figures` at `now` (also one entry
+/// of the floor, [`super::floor`]): today's counts, the longest wait against the SLA, the wait
+/// estimate and its inputs, and staffing advice.
+pub fn stats_body(q: &Queue, figures: &QueueFigures, now: chrono::DateTime<Utc>) -> Value {
     let QueueFigures {
         tz: site_tz,
         day,
         counts,
         inputs,
         next_eta,
-    } = queue_figures(&state, ctx.tenant_id, &q).await?;
+    } = figures;
     let model = inputs.model;
-    let now = Utc::now();
     // Staffing advice from today's arrival rate over the opening hours so far.
-    let hours = (now - smartqueue_core::numbering::start_of_day(day, site_tz))
+    let hours = (now - smartqueue_core::numbering::start_of_day(*day, *site_tz))
         .num_seconds()
         .max(3600) as f64
         / 3600.0;
@@ -119,8 +126,8 @@ async fn queue_stats(
         0.8,
         f64::from(q.sla_target_seconds),
     );
-    Ok(ApiJson(json!({
-        "queue_id": id,
+    json!({
+        "queue_id": q.id,
         "business_day": day,
         "waiting": counts.waiting,
         "active": counts.active,
@@ -137,7 +144,7 @@ async fn queue_stats(
         "eta_next_p90_seconds": next_eta.p90_seconds,
         "eta_inputs": inputs,
         "staffing": staffing,
-    })))
+    })
 }
 
 /// Health, audit and stats routes.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod devices;
 pub mod doc;
 pub mod extract;
+pub mod floor;
 pub mod members;
 pub mod misc;
 pub mod public;
@@ -150,6 +151,7 @@ pub fn api_routes() -> doc::ApiRouter {
         .merge(agents::routes())
         .merge(tickets::routes())
         .merge(public::routes())
+        .merge(floor::routes())
 }
 
 /// The `{code, detail}` error body (documentation schema of [`ApiError`]).
@@ -197,6 +199,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     comps = agents::schemas(comps);
     comps = tickets::schemas(comps);
     comps = devices::schemas(comps);
+    comps = floor::schemas(comps);
     doc::openapi(&docs, comps)
 }
 
