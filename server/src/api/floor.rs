@@ -49,8 +49,13 @@ async fn floor(State(state): State<AppState>, ctx: TenantCtx) -> ApiResult<ApiJs
             break;
         }
     }
+    // Who works the floor is agent information: only for callers who may read agents.
+    let members = match ctx.require(Scope::ReadAgent) {
+        Ok(()) => state.store.list_members(tenant).await?,
+        Err(_) => Vec::new(),
+    };
     let mut agents = Vec::new();
-    for m in state.store.list_members(tenant).await? {
+    for m in members {
         let Some(a) = m.agent else { continue };
         let name = format!("{} {}", m.user.first_name, m.user.last_name)
             .trim()
@@ -69,7 +74,6 @@ async fn floor(State(state): State<AppState>, ctx: TenantCtx) -> ApiResult<ApiJs
             "id": a.id,
             "user_id": a.user_id,
             "name": if name.is_empty() { m.user.email.clone() } else { name },
-            "email": m.user.email,
             "status": a.status,
             "counter_id": a.counter_id,
             "queue_ids": a.queue_ids,
@@ -90,7 +94,7 @@ pub fn schemas(c: utoipa::openapi::ComponentsBuilder) -> utoipa::openapi::Compon
         "Floor",
         super::doc::free(
             "{queues: [QueueStats + name, site_id, algorithm, timezone, day_started_at], \
-             agents: [{id, user_id, name, email, status, counter_id, queue_ids, \
+             agents (with read:agent): [{id, user_id, name, status, counter_id, queue_ids, \
              current_ticket: {id, number, status, queue_id} | null}]}",
         ),
     )
