@@ -70,15 +70,15 @@ pub async fn create_tenant(
             is_superuser: false,
         })
     };
-    store
-        .add_member(
-            t,
-            user(admin_email, admin_password, "Admin", name)?,
-            Role::Admin,
-            &sys,
-            now,
-        )
-        .await?;
+    crate::service::members::add(
+        store,
+        t,
+        user(admin_email, admin_password, "Admin", name)?,
+        Role::Admin,
+        &sys,
+        now,
+    )
+    .await?;
     let mut logins = vec![DemoLogin {
         role: "admin",
         email: admin_email.into(),
@@ -223,15 +223,15 @@ pub async fn create_tenant(
     }
 
     let manager_email = format!("manager@{domain}");
-    store
-        .add_member(
-            t,
-            user(&manager_email, "manager123", "Marie", "Lefèvre")?,
-            Role::Manager,
-            &sys,
-            now,
-        )
-        .await?;
+    crate::service::members::add(
+        store,
+        t,
+        user(&manager_email, "manager123", "Marie", "Lefèvre")?,
+        Role::Manager,
+        &sys,
+        now,
+    )
+    .await?;
     logins.push(DemoLogin {
         role: "manager",
         email: manager_email,
@@ -263,15 +263,15 @@ pub async fn create_tenant(
     .enumerate()
     {
         let email = format!("agent{}@{domain}", i + 1);
-        let m = store
-            .add_member(
-                t,
-                user(&email, "agent123", first, last)?,
-                Role::Agent,
-                &sys,
-                now,
-            )
-            .await?;
+        let m = crate::service::members::add(
+            store,
+            t,
+            user(&email, "agent123", first, last)?,
+            Role::Agent,
+            &sys,
+            now,
+        )
+        .await?;
         let mut a = m.agent.ok_or(StoreError::NotFound("agent"))?;
         a.counter_id = Some(counter.id);
         a.queue_ids = qs;

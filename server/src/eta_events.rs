@@ -17,7 +17,7 @@ use smartqueue_core::Id;
 use smartqueue_core::event::{Event, QueueEta};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::misc::{load_queue, queue_figures};
+use crate::service::queues;
 use crate::state::AppState;
 
 /// How often touched queues are re-estimated.
@@ -67,8 +67,8 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 },
                 _ = tick.tick() => {
                     for (tenant, queue) in std::mem::take(&mut dirty) {
-                        let Ok(q) = load_queue(&state, tenant, queue).await else { continue };
-                        let Ok(f) = queue_figures(&state, tenant, &q).await else { continue };
+                        let Ok(q) = queues::load(&state, tenant, queue).await else { continue };
+                        let Ok(f) = queues::figures(&state, tenant, &q).await else { continue };
                         let now = Told {
                             eta: Some(f.next_eta.p50_seconds),
                             agents: f.counts.active_agents,

@@ -106,10 +106,16 @@ async fn act(
 
 async fn agent(store: &dyn Store, tenant: Uuid, email: &str, q: &Queue) -> Uuid {
     let now = Utc::now();
-    let m = store
-        .add_member(tenant, user(email), Role::Agent, &Actor::system(), now)
-        .await
-        .unwrap();
+    let m = smartqueue_server::service::members::add(
+        store,
+        tenant,
+        user(email),
+        Role::Agent,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     let mut a = m.agent.unwrap();
     a.queue_ids = vec![q.id];
     let doc = serde_json::to_value(&a).unwrap();
@@ -152,16 +158,16 @@ pub async fn tenants_and_users(store: Arc<dyn Store>) {
         t.id
     );
     assert!(store.tenant_by_slug("nope").await.unwrap().is_none());
-    let m = store
-        .add_member(
-            t.id,
-            user("Ann@Acme.test"),
-            Role::Manager,
-            &Actor::system(),
-            now,
-        )
-        .await
-        .unwrap();
+    let m = smartqueue_server::service::members::add(
+        &*store,
+        t.id,
+        user("Ann@Acme.test"),
+        Role::Manager,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         m.user.email, "ann@acme.test",
         "e-mails are stored lower-case"
@@ -174,16 +180,16 @@ pub async fn tenants_and_users(store: Arc<dyn Store>) {
     assert_eq!((u.id, hash.as_str()), (m.user.id, "x"));
     // A second tenant links the same user instead of creating another.
     let t2 = store.create_tenant("Beta", "beta", now).await.unwrap();
-    let linked = store
-        .add_member(
-            t2.id,
-            user("ann@acme.test"),
-            Role::Agent,
-            &Actor::system(),
-            now,
-        )
-        .await
-        .unwrap();
+    let linked = smartqueue_server::service::members::add(
+        &*store,
+        t2.id,
+        user("ann@acme.test"),
+        Role::Agent,
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap();
     assert!(linked.existing_user && linked.user.id == m.user.id && linked.agent.is_some());
     let ms = store.memberships(m.user.id).await.unwrap();
     assert_eq!(
@@ -194,15 +200,15 @@ pub async fn tenants_and_users(store: Arc<dyn Store>) {
     );
     assert!(ms[1].agent_id.is_some());
     assert!(matches!(
-        store
-            .add_member(
-                t.id,
-                user("ann@acme.test"),
-                Role::Agent,
-                &Actor::system(),
-                now
-            )
-            .await,
+        smartqueue_server::service::members::add(
+            &*store,
+            t.id,
+            user("ann@acme.test"),
+            Role::Agent,
+            &Actor::system(),
+            now
+        )
+        .await,
         Err(StoreError::Conflict {
             code: "already_member",
             ..
@@ -212,7 +218,9 @@ pub async fn tenants_and_users(store: Arc<dyn Store>) {
 
 pub async fn refresh_tokens(store: Arc<dyn Store>) {
     let now = Utc::now();
-    let u = store.create_user(user("r@x.test"), now).await.unwrap();
+    let u = smartqueue_server::service::members::create_user(&*store, user("r@x.test"), now)
+        .await
+        .unwrap();
     let rec = |hash: &str| RefreshRecord {
         token_hash: hash.into(),
         family_id: Uuid::new_v4(),

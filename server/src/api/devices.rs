@@ -20,13 +20,13 @@ use uuid::Uuid;
 
 use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, RequestId, idempotency_key};
-use super::misc::{QueueFigures, load_queue, queue_figures};
 use super::resources::{Resource, field, non_empty};
 use super::tickets::{TicketOut, present};
 use crate::auth::{
     DeviceCtx, DeviceOrStaff, TenantCtx, new_device_token, random_token, token_hash,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::service::queues::{self, QueueFigures};
 use crate::state::AppState;
 use crate::store::{
     ClaimOutcome, DeviceKind, Kind, NewPairing, NewTicket, NumberLease, OfflineIssue,
@@ -418,12 +418,12 @@ async fn queue_lines(state: &AppState, tenant: Id, ids: &[Id]) -> ApiResult<Vec<
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
         // A queue deleted since the device was configured is simply left out.
-        let Ok(q) = load_queue(state, tenant, id).await else {
+        let Ok(q) = queues::load(state, tenant, id).await else {
             continue;
         };
         let QueueFigures {
             counts, next_eta, ..
-        } = queue_figures(state, tenant, &q).await?;
+        } = queues::figures(state, tenant, &q).await?;
         out.push(json!({
             "id": q.id,
             "name": q.name,
@@ -571,8 +571,8 @@ async fn lease(
     if !kiosk.queue_ids.contains(&input.queue_id) {
         return Err(field("queue_id", "this kiosk does not offer this queue"));
     }
-    let q = load_queue(&state, tenant, input.queue_id).await?;
-    let today = queue_figures(&state, tenant, &q).await?.day;
+    let q = queues::load(&state, tenant, input.queue_id).await?;
+    let today = queues::figures(&state, tenant, &q).await?.day;
     let day = input.business_day.unwrap_or(today);
     if day != today && day != today.succ_opt().unwrap_or(today) {
         return Err(field(

@@ -12,9 +12,10 @@ use smartqueue_core::{Queue, Scope};
 
 use super::doc::{ApiRouter, op};
 use super::extract::ApiJson;
-use super::misc::{queue_figures, stats_body};
+use super::misc::stats_body;
 use crate::auth::TenantCtx;
 use crate::error::{ApiError, ApiResult};
+use crate::service::queues;
 use crate::state::AppState;
 use crate::store::Kind;
 
@@ -35,7 +36,7 @@ async fn floor(State(state): State<AppState>, ctx: TenantCtx) -> ApiResult<ApiJs
         let got = page.results.len() as u32;
         for doc in page.results {
             let q: Queue = serde_json::from_value(doc).map_err(ApiError::internal)?;
-            let figures = queue_figures(&state, tenant, &q).await?;
+            let figures = queues::figures(&state, tenant, &q).await?;
             let mut entry = stats_body(&q, &figures, now);
             entry["name"] = json!(q.name);
             entry["site_id"] = json!(q.site_id);

@@ -62,22 +62,21 @@ async fn create(
         }
         auth::hash_password_async(password).await?
     };
-    let member = state
-        .store
-        .add_member(
-            ctx.tenant_id,
-            NewUser {
-                email,
-                password_hash,
-                first_name: input.first_name,
-                last_name: input.last_name,
-                is_superuser: false,
-            },
-            input.role,
-            &ctx.actor(rid),
-            Utc::now(),
-        )
-        .await?;
+    let member = crate::service::members::add(
+        &*state.store,
+        ctx.tenant_id,
+        NewUser {
+            email,
+            password_hash,
+            first_name: input.first_name,
+            last_name: input.last_name,
+            is_superuser: false,
+        },
+        input.role,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(member)))
 }
 
@@ -126,16 +125,15 @@ async fn update(
     ApiJson(input): ApiJson<MemberPatch>,
 ) -> ApiResult<ApiJson<Member>> {
     may_change(&state, &ctx, user_id, Some(input.role)).await?;
-    let m = state
-        .store
-        .change_member_role(
-            ctx.tenant_id,
-            user_id,
-            input.role,
-            &ctx.actor(rid),
-            Utc::now(),
-        )
-        .await?;
+    let m = crate::service::members::change_role(
+        &*state.store,
+        ctx.tenant_id,
+        user_id,
+        input.role,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok(ApiJson(m))
 }
 
@@ -146,10 +144,14 @@ async fn remove(
     ApiPath((_, user_id)): ApiPath<(String, Id)>,
 ) -> ApiResult<StatusCode> {
     may_change(&state, &ctx, user_id, None).await?;
-    state
-        .store
-        .remove_member(ctx.tenant_id, user_id, &ctx.actor(rid), Utc::now())
-        .await?;
+    crate::service::members::remove(
+        &*state.store,
+        ctx.tenant_id,
+        user_id,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

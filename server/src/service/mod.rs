@@ -6,4 +6,6 @@
 
 pub mod agents;
 pub mod eta;
+pub mod members;
+pub mod queues;
 pub mod tickets;

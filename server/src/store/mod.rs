@@ -389,41 +389,11 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Tenant>;
     async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>>;
-    async fn create_user(&self, user: NewUser, now: DateTime<Utc>) -> StoreResult<User>;
     /// The user and password hash for `email` (case-insensitive).
     async fn user_credentials(&self, email: &str) -> StoreResult<Option<(User, String)>>;
     async fn user(&self, id: Id) -> StoreResult<Option<User>>;
     async fn memberships(&self, user_id: Id) -> StoreResult<Vec<MembershipInfo>>;
-    /// Creates the user (or links an existing one by e-mail) and makes them a member with
-    /// `role`; an agent also gets an agent profile.
-    async fn add_member(
-        &self,
-        tenant_id: uuid::Uuid,
-        user: NewUser,
-        role: Role,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Member>;
     async fn list_members(&self, tenant_id: Id) -> StoreResult<Vec<Member>>;
-    /// Gives a member another role (an agent gets a profile); the last admin stays an admin.
-    async fn change_member_role(
-        &self,
-        tenant_id: Id,
-        user_id: Id,
-        role: Role,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Member>;
-    /// Removes a member from the tenant (not the user account); refused for the last admin and
-    /// for an agent serving a ticket.
-    async fn remove_member(
-        &self,
-        tenant_id: Id,
-        user_id: Id,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-
     // --- refresh tokens ---------------------------------------------------------------------
     async fn save_refresh(&self, record: RefreshRecord) -> StoreResult<()>;
     async fn rotate_refresh(

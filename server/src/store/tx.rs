@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use smartqueue_core::event::Event;
 use smartqueue_core::selection::QueuePolicy;
-use smartqueue_core::{AgentProfile, Counter, Id, Queue, Site, Ticket};
+use smartqueue_core::{AgentProfile, Counter, Id, Queue, Site, TenantMembership, Ticket, User};
 use tokio::sync::oneshot;
 
-use super::{Actor, IdempotencyKey, Kind, OfflineIssue, Store, StoreError, StoreResult};
+use super::{Actor, IdempotencyKey, Kind, Member, OfflineIssue, Store, StoreError, StoreResult};
 
 /// One open write transaction. Writes become visible (and events are published) only when the
 /// job that made them succeeded and the transaction committed; a failed job's writes are undone.
@@ -99,6 +99,19 @@ pub trait Tx {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
+    /// The user with this e-mail (already normalized: trimmed, lower case).
+    fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>>;
+    /// Inserts a user with its password hash (a taken e-mail is [`StoreError::Unique`]).
+    fn insert_user(&mut self, user: &User, password_hash: &str) -> StoreResult<()>;
+    /// A member of the tenant: user, membership and agent profile.
+    fn member(&mut self, tenant: Id, user: Id) -> StoreResult<Option<Member>>;
+    /// How many admins the tenant has.
+    fn admin_count(&mut self, tenant: Id) -> StoreResult<u32>;
+    /// Inserts or replaces a membership.
+    fn save_membership(&mut self, m: &TenantMembership) -> StoreResult<()>;
+    fn delete_membership(&mut self, tenant: Id, user: Id) -> StoreResult<()>;
+    fn delete_agent(&mut self, tenant: Id, agent: Id) -> StoreResult<()>;
+
     /// The recorded request fingerprint and result of an idempotency key.
     fn idempotency_record(
         &mut self,
@@ -138,23 +151,32 @@ where
     F: Fn(&mut dyn Tx) -> StoreResult<T> + Send,
 {
     fn run(&mut self, tx: &mut dyn Tx) -> bool {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.f)(tx)))
-            .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
+        let result = run_caught(|| (self.f)(tx));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
     fn answer(self: Box<Self>, committed: Result<(), String>) {
-        let result = match (self.result, committed) {
-            (Some(Ok(v)), Ok(())) => Ok(v),
-            // A failed job's own error says more than the transaction's.
-            (Some(Err(e)), _) => Err(e),
-            (_, Err(e)) => Err(StoreError::Commit(e)),
-            (None, Ok(())) => Err(StoreError::Closed),
-        };
-        let _ = self.reply.send(result);
+        let _ = self.reply.send(settle(self.result, committed));
     }
+}
+
+/// A job's answer from its own result (None: it never ran) and its transaction's fate.
+pub fn settle<T>(result: Option<StoreResult<T>>, committed: Result<(), String>) -> StoreResult<T> {
+    match (result, committed) {
+        (Some(Ok(v)), Ok(())) => Ok(v),
+        // A failed job's own error says more than the transaction's.
+        (Some(Err(e)), _) => Err(e),
+        (_, Err(e)) => Err(StoreError::Commit(e)),
+        (None, Ok(())) => Err(StoreError::Closed),
+    }
+}
+
+/// Runs a job's closure, a panic becoming [`StoreError::Internal`].
+pub fn run_caught<T>(f: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())))
 }
 
 /// Runs `f` in one write transaction of `store` and answers after the commit.

@@ -166,6 +166,76 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM users WHERE email = ?1")?
+            .query_row([email], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    fn insert_user(&mut self, user: &User, password_hash: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO users (id, email, password_hash, doc) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                user.id.to_string(),
+                user.email,
+                password_hash,
+                serde_json::to_string(user)?
+            ])?;
+        Ok(())
+    }
+
+    fn member(&mut self, tenant: Id, user: Id) -> StoreResult<Option<Member>> {
+        member_of_row(self.conn, tenant, user)
+    }
+
+    fn admin_count(&mut self, tenant: Id) -> StoreResult<u32> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM memberships WHERE tenant_id = ?1 AND role = 'admin'",
+            )?
+            .query_row([tenant.to_string()], |r| r.get(0))?;
+        Ok(u32::try_from(n).unwrap_or(0))
+    }
+
+    fn save_membership(&mut self, m: &TenantMembership) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO memberships (tenant_id, id, user_id, role, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, doc = excluded.doc",
+            )?
+            .execute(params![
+                m.tenant_id.to_string(),
+                m.id.to_string(),
+                m.user_id.to_string(),
+                m.role.as_str(),
+                serde_json::to_string(m)?
+            ])?;
+        Ok(())
+    }
+
+    fn delete_membership(&mut self, tenant: Id, user: Id) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2")?
+            .execute(params![tenant.to_string(), user.to_string()])?;
+        Ok(())
+    }
+
+    fn delete_agent(&mut self, tenant: Id, agent: Id) -> StoreResult<()> {
+        uncache(tenant, Kind::Agent, agent);
+        self.conn
+            .prepare_cached(
+                "DELETE FROM entities WHERE tenant_id = ?1 AND kind = 'agent' AND id = ?2",
+            )?
+            .execute(params![tenant.to_string(), agent.to_string()])?;
+        Ok(())
+    }
+
     fn idempotency_record(
         &mut self,
         tenant: Id,
