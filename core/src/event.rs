@@ -190,6 +190,25 @@ events! {
     KioskRevoked(DeviceRef) = "kiosk.revoked",
 }
 
+/// The payload of whichever ticket variant `$e` is (by reference or mutable reference).
+macro_rules! ticket_variants {
+    ($e:expr) => {
+        match $e {
+            Event::TicketCreated(t)
+            | Event::TicketCalled(t)
+            | Event::TicketRecalled(t)
+            | Event::TicketStarted(t)
+            | Event::TicketClosed(t)
+            | Event::TicketPaused(t)
+            | Event::TicketResumed(t)
+            | Event::TicketTransferred(t)
+            | Event::TicketNoShow(t)
+            | Event::TicketCancelled(t) => Some(t),
+            _ => None,
+        }
+    };
+}
+
 impl Event {
     /// The ticket event for a lifecycle transition (see [`crate::lifecycle::TicketEventKind`]).
     pub fn of_transition(kind: crate::lifecycle::TicketEventKind, data: TicketEvent) -> Event {
@@ -209,35 +228,11 @@ impl Event {
 
     /// The ticket payload of a ticket event.
     pub fn ticket(&self) -> Option<&TicketEvent> {
-        match self {
-            Event::TicketCreated(t)
-            | Event::TicketCalled(t)
-            | Event::TicketRecalled(t)
-            | Event::TicketStarted(t)
-            | Event::TicketClosed(t)
-            | Event::TicketPaused(t)
-            | Event::TicketResumed(t)
-            | Event::TicketTransferred(t)
-            | Event::TicketNoShow(t)
-            | Event::TicketCancelled(t) => Some(t),
-            _ => None,
-        }
+        ticket_variants!(self)
     }
 
     fn ticket_mut(&mut self) -> Option<&mut TicketEvent> {
-        match self {
-            Event::TicketCreated(t)
-            | Event::TicketCalled(t)
-            | Event::TicketRecalled(t)
-            | Event::TicketStarted(t)
-            | Event::TicketClosed(t)
-            | Event::TicketPaused(t)
-            | Event::TicketResumed(t)
-            | Event::TicketTransferred(t)
-            | Event::TicketNoShow(t)
-            | Event::TicketCancelled(t) => Some(t),
-            _ => None,
-        }
+        ticket_variants!(self)
     }
 
     /// Every queue the event concerns: a ticket's queue (and the queue a transfer left), the
