@@ -966,14 +966,6 @@ fn placed(conn: &Connection, t: Ticket) -> StoreResult<PlacedTicket> {
     })
 }
 
-/// 48 hex digits: 12 of the current millisecond, then 144 random bits.
-fn new_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 18] = rand::rng().random();
-    let ms = (chrono::Utc::now().timestamp_millis() as u64) & 0xffff_ffff_ffff;
-    format!("{ms:012x}{}", hex::encode(bytes))
-}
-
 fn member_of_row(conn: &Connection, tenant: Id, user_id: Id) -> StoreResult<Option<Member>> {
     let row: Option<(String, String)> = conn
         .prepare_cached(
@@ -1014,7 +1006,8 @@ impl Store for SqliteStore {
 
     async fn signing_secret(&self) -> StoreResult<Vec<u8>> {
         self.write(|conn| {
-            let candidate = new_token() + &new_token();
+            // 384 random bits as 96 hex digits (generated once, on first start).
+            let candidate = hex::encode(rand::Rng::random::<[u8; 48]>(&mut rand::rng()));
             conn.prepare_cached(
                 "INSERT OR IGNORE INTO settings (key, value) VALUES ('jwt_secret', ?1)",
             )?
