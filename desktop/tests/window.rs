@@ -120,7 +120,18 @@ impl Driver {
             if !(v.is_null() || v == false || v == "") {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if Instant::now() >= deadline {
+                // What the window showed, for whoever reads the failure.
+                let page = self
+                    .call(
+                        reqwest::Method::POST,
+                        "/execute/sync",
+                        json!({"script": "return document.body.innerText + \"\\n--- errors: \" + [...document.querySelectorAll(\"[id$=error]\")].map((e) => e.id + \": \" + e.textContent).join(\" | \")", "args": []}),
+                    )
+                    .await;
+                self.screenshot("timed-out").await;
+                panic!("timed out waiting for {what}; the window shows:\n{page}");
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

@@ -113,14 +113,26 @@ const zoneOfQueue = (qid) => (queues[qid] && siteZones[queues[qid].site_id]) || 
 const hhmm = (iso, zone) => iso ? new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", timeZone: zone }) : "";
 
 // --- Floor (managers): queues against their SLA, agents and what they hold — one request.
-let floorTimer = null, floorSoon = null;
+let floorTimer = null, floorSoon = null, floorShown = "";
+// One listener on the table, which a refresh never replaces: a row redrawn between press and
+// release still opens — the row under the pointer is the one meant.
+$("floor-queues").addEventListener("click", (e) => {
+  const row = e.target.closest("tr[data-queue]")
+    || document.elementFromPoint(e.clientX, e.clientY)?.closest("tr[data-queue]");
+  if (row) floorQueue(row.dataset.queue, row.dataset.name);
+});
 const SLA_CLASS = { ok: "sla-ok", warn: "sla-warn", breached: "sla-bad" };
 async function loadFloor() {
   clearTimeout(floorTimer);
   if (currentTab !== "floor") return;
   try {
     const f = await invoke("floor");
-    fill("floor-queues", f.queues.map((q) => el("tr", { class: "click", onclick: () => floorQueue(q.id, q.name) },
+    // Unchanged figures are not redrawn: a redraw between a press and its release would eat
+    // the click (and flickers for nothing).
+    const shown = lang + JSON.stringify(f);
+    if (shown === floorShown) { problem("work-error", null); floorTimer = setTimeout(loadFloor, 5000); return; }
+    floorShown = shown;
+    fill("floor-queues", f.queues.map((q) => el("tr", { class: "click", "data-queue": q.id, "data-name": q.name },
       el("td", {}, q.name), el("td", {}, q.waiting),
       el("td", { class: SLA_CLASS[q.sla] }, `${Math.round(q.longest_wait_seconds / 60)} min`),
       el("td", {}, `${Math.round(q.sla_target_seconds / 60)} min`), el("td", {}, q.agents),

@@ -13,6 +13,7 @@ use smartqueue_core::{
 use uuid::Uuid;
 
 use crate::auth::hash_password;
+use crate::service;
 use crate::store::{Actor, Kind, NewTicket, NewUser, Store, StoreError, StoreResult};
 
 /// A login printed at start-up.
@@ -35,16 +36,16 @@ async fn put<T: serde::Serialize>(
     v: &T,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    store
-        .create_entity(
-            tenant,
-            kind,
-            id,
-            serde_json::to_value(v)?,
-            &Actor::system(),
-            now,
-        )
-        .await
+    service::entities::create(
+        store,
+        tenant,
+        kind,
+        id,
+        serde_json::to_value(v)?,
+        &Actor::system(),
+        now,
+    )
+    .await
 }
 
 /// Creates tenant `slug` with its admin; with `demo`, fills it with the demo data. Returns the
@@ -58,7 +59,7 @@ pub async fn create_tenant(
     demo: bool,
 ) -> StoreResult<Vec<DemoLogin>> {
     let now = Utc::now();
-    let tenant = store.create_tenant(name, slug, now).await?;
+    let tenant = service::tenants::create(store, name, slug, now).await?;
     let t = tenant.id;
     let sys = Actor::system();
     let user = |email: &str, pw: &str, first: &str, last: &str| -> StoreResult<NewUser> {
@@ -276,16 +277,16 @@ pub async fn create_tenant(
         a.counter_id = Some(counter.id);
         a.queue_ids = qs;
         let doc = serde_json::to_value(&a)?;
-        store
-            .update_entity(
-                t,
-                Kind::Agent,
-                a.id,
-                Arc::new(move |_| Ok(doc.clone())),
-                &sys,
-                now,
-            )
-            .await?;
+        service::entities::update(
+            store,
+            t,
+            Kind::Agent,
+            a.id,
+            Arc::new(move |_| Ok(doc.clone())),
+            &sys,
+            now,
+        )
+        .await?;
         agents.push(a);
         logins.push(DemoLogin {
             role: "agent",

@@ -17,7 +17,7 @@ use smartqueue_core::Id;
 use smartqueue_core::event::{Event, QueueEta};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::service::queues;
+use crate::service::{self, queues};
 use crate::state::AppState;
 
 /// How often touched queues are re-estimated.
@@ -83,7 +83,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                             eta_next_p90_seconds: Some(f.next_eta.p90_seconds),
                             active_agents: now.agents,
                         });
-                        if state.store.emit_event(tenant, event, Utc::now()).await.is_ok() {
+                        if service::eta::publish(&*state.store, tenant, event, Utc::now()).await.is_ok() {
                             told.insert((tenant, queue), now);
                         }
                     }

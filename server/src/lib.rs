@@ -44,7 +44,7 @@ pub struct App {
 pub async fn app(store: Arc<dyn Store>, config: Config) -> Result<App, store::StoreError> {
     let secret = match std::env::var("SMARTQUEUE_JWT_SECRET") {
         Ok(s) if s.len() >= 32 => s.into_bytes(),
-        _ => store.signing_secret().await?,
+        _ => service::tenants::signing_secret(&*store).await?,
     };
     telemetry::init();
     let state = AppState::new(store, &secret, config);

@@ -183,17 +183,16 @@ async fn patch_me(
         }
         Ok(serde_json::to_value(&agent)?)
     });
-    let doc = state
-        .store
-        .update_entity(
-            ctx.tenant_id,
-            Kind::Agent,
-            id,
-            edit,
-            &ctx.actor(rid),
-            Utc::now(),
-        )
-        .await?;
+    let doc = service::entities::update(
+        &*state.store,
+        ctx.tenant_id,
+        Kind::Agent,
+        id,
+        edit,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     let agent: AgentProfile = serde_json::from_value(doc).map_err(ApiError::internal)?;
     if input.queue_ids.is_some() {
         for q in before.queue_ids.iter().chain(&agent.queue_ids) {

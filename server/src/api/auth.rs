@@ -16,6 +16,7 @@ use super::doc::{ApiRouter, op};
 use super::extract::ApiJson;
 use crate::auth::{self, AuthUser, ClientIp, REFRESH_TTL};
 use crate::error::{ApiError, ApiResult};
+use crate::service;
 use crate::state::AppState;
 use crate::store::{MembershipInfo, RefreshOutcome, RefreshRecord};
 
@@ -134,7 +135,7 @@ async fn token(
             .parse()
             .ok()
     });
-    state.store.save_refresh(record).await?;
+    service::sessions::start(&*state.store, record).await?;
     Ok(ApiJson(with_refresh(body, refresh)))
 }
 
@@ -151,10 +152,13 @@ async fn refresh(
     let next = auth::random_token();
     // Marks the presented token used and stores `next` in the same family, atomically; the
     // store fills in the family, user and tenant from the presented token.
-    let outcome = state
-        .store
-        .rotate_refresh(&presented, refresh_record(&next, Uuid::nil()), Utc::now())
-        .await?;
+    let outcome = service::sessions::rotate(
+        &*state.store,
+        &presented,
+        refresh_record(&next, Uuid::nil()),
+        Utc::now(),
+    )
+    .await?;
     let (user_id, tenant_id) = match outcome {
         RefreshOutcome::Rotated { user_id, tenant_id } => (user_id, tenant_id),
         RefreshOutcome::Reused => {

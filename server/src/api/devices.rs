@@ -26,6 +26,7 @@ use crate::auth::{
     DeviceCtx, DeviceOrStaff, TenantCtx, new_device_token, random_token, token_hash,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::service;
 use crate::service::queues::{self, QueueFigures};
 use crate::state::AppState;
 use crate::store::{
@@ -266,7 +267,7 @@ async fn start_pairing(
             expires_at: p.expires_at,
             poll_seconds: 2,
         };
-        if state.store.start_pairing(p, now).await? {
+        if service::devices::start_pairing(&*state.store, p, now).await? {
             return Ok((StatusCode::CREATED, ApiJson(out)));
         }
     }
@@ -290,23 +291,22 @@ async fn claim_pairing(
     ApiJson(input): ApiJson<ClaimIn>,
 ) -> ApiResult<ApiJson<Value>> {
     let token = new_device_token();
-    let outcome = state
-        .store
-        .claim_pairing(
-            id,
-            token_hash(&input.secret),
-            token_hash(&token),
-            Utc::now(),
-        )
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound(_) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "pairing_expired",
-                "this pairing code is unknown or has expired: ask for a new one",
-            ),
-            other => other.into(),
-        })?;
+    let outcome = service::devices::claim(
+        &*state.store,
+        id,
+        token_hash(&input.secret),
+        token_hash(&token),
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::store::StoreError::NotFound(_) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "pairing_expired",
+            "this pairing code is unknown or has expired: ask for a new one",
+        ),
+        other => other.into(),
+    })?;
     Ok(ApiJson(match outcome {
         ClaimOutcome::Pending => json!({ "status": "pending" }),
         ClaimOutcome::Paired(d) => {
@@ -349,18 +349,24 @@ async fn pair<R: DeviceResource>(
             "the code the device shows has 6 letters and digits, e.g. K7Q-4MZ",
         ));
     }
-    let doc = state
-        .store
-        .pair_device(ctx.tenant_id, R::DEVICE, id, code, &ctx.actor(rid), Utc::now())
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound("pairing code") => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_pairing_code",
-                "code: no device is showing this code (it may have expired): check it on the screen",
-            ),
-            other => other.into(),
-        })?;
+    let doc = service::devices::pair(
+        &*state.store,
+        ctx.tenant_id,
+        R::DEVICE,
+        id,
+        code,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::store::StoreError::NotFound("pairing code") => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_pairing_code",
+            "code: no device is showing this code (it may have expired): check it on the screen",
+        ),
+        other => other.into(),
+    })?;
     Ok(ApiJson(doc))
 }
 
@@ -371,10 +377,15 @@ async fn revoke<R: DeviceResource>(
     ApiPath((_, id)): ApiPath<(String, Id)>,
 ) -> ApiResult<ApiJson<Value>> {
     ctx.require(Scope::ManageSettings)?;
-    let doc = state
-        .store
-        .revoke_device(ctx.tenant_id, R::DEVICE, id, &ctx.actor(rid), Utc::now())
-        .await?;
+    let doc = service::devices::revoke(
+        &*state.store,
+        ctx.tenant_id,
+        R::DEVICE,
+        id,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok(ApiJson(doc))
 }
 
@@ -580,10 +591,9 @@ async fn lease(
             "today or tomorrow in the site's time zone",
         ));
     }
-    let lease = state
-        .store
-        .lease_numbers(tenant, id, input.queue_id, day, Utc::now())
-        .await?;
+    let lease =
+        service::devices::lease_numbers(&*state.store, tenant, id, input.queue_id, day, Utc::now())
+            .await?;
     Ok((StatusCode::CREATED, ApiJson(lease)))
 }
 

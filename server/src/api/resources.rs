@@ -24,6 +24,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId};
 use super::page;
 use crate::auth::TenantCtx;
 use crate::error::{ApiError, ApiResult};
+use crate::service;
 use crate::state::AppState;
 use crate::store::{Edit, Kind, StoreError};
 
@@ -445,10 +446,16 @@ async fn create<R: Resource>(
         .as_str()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ApiError::internal("entity without id"))?;
-    state
-        .store
-        .create_entity(ctx.tenant_id, R::KIND, id, doc, &ctx.actor(rid), now)
-        .await?;
+    service::entities::create(
+        &*state.store,
+        ctx.tenant_id,
+        R::KIND,
+        id,
+        doc,
+        &ctx.actor(rid),
+        now,
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(r)))
 }
 
@@ -518,17 +525,16 @@ async fn update<R: Resource>(
         let r = merge::<R>(current, &changes).map_err(refusal)?;
         Ok(serde_json::to_value(&r)?)
     });
-    let doc = state
-        .store
-        .update_entity(
-            ctx.tenant_id,
-            R::KIND,
-            id,
-            edit,
-            &ctx.actor(rid),
-            Utc::now(),
-        )
-        .await?;
+    let doc = service::entities::update(
+        &*state.store,
+        ctx.tenant_id,
+        R::KIND,
+        id,
+        edit,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok(ApiJson(doc))
 }
 
@@ -552,10 +558,15 @@ async fn destroy<R: Resource>(
     ApiPath((_, id)): ApiPath<(String, Id)>,
 ) -> ApiResult<StatusCode> {
     ctx.require(R::WRITE)?;
-    state
-        .store
-        .delete_entity(ctx.tenant_id, R::KIND, id, &ctx.actor(rid), Utc::now())
-        .await?;
+    service::entities::delete(
+        &*state.store,
+        ctx.tenant_id,
+        R::KIND,
+        id,
+        &ctx.actor(rid),
+        Utc::now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,11 +4,14 @@
 //! figures all take their inputs from [`queue_inputs`], so for the same state they all show the
 //! same wait.
 
+use chrono::{DateTime, Utc};
 use smartqueue_core::eta::{EtaInputs, ServiceTimeModel};
+use smartqueue_core::event::Event;
 use smartqueue_core::{Id, Service};
 
 use crate::state::{AppState, EtaLookup};
-use crate::store::{Kind, StoreResult};
+use crate::store::tx::transact;
+use crate::store::{Kind, Store, StoreResult};
 
 /// Service durations a queue's model is built from (the most recent ones).
 pub const HISTORY: u32 = 200;
@@ -61,4 +64,18 @@ async fn default_service_seconds(state: &AppState, tenant: Id, queue: Id) -> Sto
     Ok(service
         .map(|s| f64::from(s.default_service_seconds))
         .unwrap_or(FALLBACK_SERVICE_SECONDS))
+}
+
+/// Appends a derived event (`queue.eta`) to the tenant's log; published after its commit like
+/// every other.
+pub async fn publish(
+    store: &dyn Store,
+    tenant: Id,
+    event: Event,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    transact(store, move |tx| {
+        tx.emit(tenant, event.clone(), now).map(|(seq, _)| seq)
+    })
+    .await
 }

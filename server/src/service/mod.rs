@@ -5,7 +5,11 @@
 //! nothing here knows HTTP.
 
 pub mod agents;
+pub mod devices;
+pub mod entities;
 pub mod eta;
 pub mod members;
 pub mod queues;
+pub mod sessions;
+pub mod tenants;
 pub mod tickets;

@@ -10,6 +10,7 @@ use smartqueue_core::numbering::{business_day, format_number, parse_timezone};
 use smartqueue_core::selection::{QueueCandidates, QueuePolicy, select_next};
 use smartqueue_core::{AgentStatus, Id, Queue, Ticket, TicketStatus};
 
+use crate::service::devices;
 use crate::store::tx::{Tx, transact_idempotent};
 use crate::store::{
     Actor, IdempotencyKey, Kind, NewTicket, PlacedTicket, Store, StoreError, StoreResult,
@@ -109,7 +110,7 @@ fn create_in(
     let mut t = match &new.offline {
         None => {
             let day = business_day(now, tz);
-            let n = tx.next_number(tenant, queue.id, day)?;
+            let n = devices::next_number_in(tx, tenant, queue.id, day)?;
             let mut t = Ticket::waiting(
                 tenant,
                 queue.id,
@@ -122,7 +123,7 @@ fn create_in(
             t
         }
         Some(o) => {
-            let (t, superseded) = tx.offline_ticket(tenant, &queue, o, now)?;
+            let (t, superseded) = devices::offline_ticket_in(tx, tenant, &queue, o, now)?;
             // The customer holds the printed ticket: the online attempt whose answer never came
             // goes.
             if let Some(ghost) = superseded {

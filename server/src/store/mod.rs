@@ -151,6 +151,17 @@ pub struct RefreshRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A stored refresh token.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub family_id: Id,
+    pub user_id: Id,
+    pub tenant_id: Option<Id>,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+    pub revoked: bool,
+}
+
 /// What happened to a refresh token presented for rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -212,6 +223,24 @@ pub struct NewPairing {
     pub secret_hash: String,
     pub mode: DeviceKind,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A pairing code as stored: which device mode showed it and, once an admin entered it, for
+/// which device of which tenant.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    pub id: Id,
+    pub secret_hash: String,
+    pub mode: DeviceKind,
+    pub bound: Option<(Id, Id)>,
+}
+
+/// A kiosk's numbers for one queue and business day.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseRef {
+    pub kiosk: Id,
+    pub queue: Id,
+    pub day: NaiveDate,
 }
 
 /// What a device's poll of its pairing finds.
@@ -378,56 +407,14 @@ pub trait Store: Send + Sync + 'static {
     /// answers its caller after the commit. Services use [`tx::transact`].
     fn submit(&self, job: Box<dyn tx::TxJob>) -> StoreResult<()>;
 
-    /// The server's signing secret, generated and stored on first use.
-    async fn signing_secret(&self) -> StoreResult<Vec<u8>>;
-
     // --- tenants, users, memberships --------------------------------------------------------
-    async fn create_tenant(
-        &self,
-        name: &str,
-        slug: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Tenant>;
     async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Option<Tenant>>;
     /// The user and password hash for `email` (case-insensitive).
     async fn user_credentials(&self, email: &str) -> StoreResult<Option<(User, String)>>;
     async fn user(&self, id: Id) -> StoreResult<Option<User>>;
     async fn memberships(&self, user_id: Id) -> StoreResult<Vec<MembershipInfo>>;
     async fn list_members(&self, tenant_id: Id) -> StoreResult<Vec<Member>>;
-    // --- refresh tokens ---------------------------------------------------------------------
-    async fn save_refresh(&self, record: RefreshRecord) -> StoreResult<()>;
-    async fn rotate_refresh(
-        &self,
-        presented_hash: &str,
-        next: RefreshRecord,
-        now: DateTime<Utc>,
-    ) -> StoreResult<RefreshOutcome>;
-
     // --- configuration entities -------------------------------------------------------------
-    /// Inserts a new entity document, with its audit entry (`already_exists` if the id is
-    /// taken).
-    async fn create_entity(
-        &self,
-        tenant_id: uuid::Uuid,
-        kind: Kind,
-        id: uuid::Uuid,
-        doc: Value,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// Changes an entity document with `edit`, applied inside the write's own transaction to the
-    /// document as stored at that moment — so a write that landed since the caller read it (a
-    /// call-next, a revocation) is kept, never reverted. Returns the new document; an edit that
-    /// changes nothing writes nothing.
-    async fn update_entity(
-        &self,
-        tenant_id: uuid::Uuid,
-        kind: Kind,
-        id: uuid::Uuid,
-        edit: Edit,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Value>;
     async fn get_entity(&self, tenant_id: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>>;
     async fn list_entities(
         &self,
@@ -436,14 +423,6 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<Value>>;
-    async fn delete_entity(
-        &self,
-        tenant_id: uuid::Uuid,
-        kind: Kind,
-        id: uuid::Uuid,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
 
     // --- tickets ----------------------------------------------------------------------------
     async fn ticket(&self, tenant_id: Id, id: Id) -> StoreResult<Option<PlacedTicket>>;
@@ -465,10 +444,6 @@ pub trait Store: Send + Sync + 'static {
         since: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>>;
-    /// Appends a derived event (e.g. `queue.eta`) to the tenant's log, published after commit
-    /// like every other.
-    async fn emit_event(&self, tenant_id: Id, event: Event, now: DateTime<Utc>)
-    -> StoreResult<i64>;
     /// The tenant's last event seq (0 before any event).
     async fn last_event_seq(&self, tenant_id: Id) -> StoreResult<i64>;
 
@@ -500,52 +475,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Page<AuditLog>>;
 
     // --- devices (displays and kiosks) ------------------------------------------------------
-    /// Records a pairing code; `false` when the code is already in use (pick another).
-    async fn start_pairing(&self, p: NewPairing, now: DateTime<Utc>) -> StoreResult<bool>;
-    /// Binds an unexpired pairing code of the device's kind to display or kiosk `device_id`
-    /// and marks it paired; returns the device's document. An unknown or expired code is
-    /// `NotFound("pairing code")`; a code offered by the other kind of device is refused.
-    async fn pair_device(
-        &self,
-        tenant_id: Id,
-        kind: DeviceKind,
-        device_id: Id,
-        code: String,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Value>;
-    /// A device's poll: with the right secret, `Pending` until an admin pairs the code, then
-    /// `Paired` once (the token hash is stored and the pairing forgotten). Anything else is
-    /// `NotFound`.
-    async fn claim_pairing(
-        &self,
-        id: Id,
-        secret_hash: String,
-        token_hash: String,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome>;
     /// The device a (hashed) token belongs to, unless revoked.
     async fn device_by_token(&self, token_hash: String) -> StoreResult<Option<DeviceAuth>>;
-    /// Revokes every token of the device, marks it unpaired and emits `{kind}.revoked`;
-    /// returns the device's document.
-    async fn revoke_device(
-        &self,
-        tenant_id: Id,
-        kind: DeviceKind,
-        device_id: Id,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Value>;
-    /// Leases the next [`smartqueue_core::numbering::LEASE_SIZE`] offline numbers of a queue's
-    /// business day to a kiosk.
-    async fn lease_numbers(
-        &self,
-        tenant_id: Id,
-        kiosk_id: Id,
-        queue_id: Id,
-        day: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> StoreResult<NumberLease>;
     /// The tenant's most recent `ticket.called` / `ticket.recalled` events in `queue_ids`,
     /// newest first, at most `limit` (looking back over a bounded stretch of the log).
     async fn recent_calls(

@@ -12,10 +12,15 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use smartqueue_core::event::Event;
 use smartqueue_core::selection::QueuePolicy;
-use smartqueue_core::{AgentProfile, Counter, Id, Queue, Site, TenantMembership, Ticket, User};
+use smartqueue_core::{
+    AgentProfile, Counter, Id, Queue, Site, Tenant, TenantMembership, Ticket, User,
+};
 use tokio::sync::oneshot;
 
-use super::{Actor, IdempotencyKey, Kind, Member, OfflineIssue, Store, StoreError, StoreResult};
+use super::{
+    Actor, DeviceKind, IdempotencyKey, Kind, LeaseRef, Member, NewPairing, Pairing, RefreshRecord,
+    RefreshToken, Store, StoreError, StoreResult,
+};
 
 /// One open write transaction. Writes become visible (and events are published) only when the
 /// job that made them succeeded and the transaction committed; a failed job's writes are undone.
@@ -49,18 +54,31 @@ pub trait Tx {
         before: Option<&Ticket>,
         after: &Ticket,
     ) -> StoreResult<Vec<(Id, i64)>>;
-    /// The next number of a queue's business day in the server's own series (skipping blocks
-    /// leased to kiosks for offline issuing).
-    fn next_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32>;
-    /// A ticket a kiosk issued offline, checked against the kiosk's lease, and the waiting ticket
-    /// of the online attempt it supersedes, if that attempt created one.
-    fn offline_ticket(
+    /// Advances a queue's day counter by one and returns it (1 for the day's first ticket).
+    fn bump_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32>;
+    /// Sets a queue's day counter (it only ever moves forward).
+    fn set_number(&mut self, tenant: Id, queue: Id, day: NaiveDate, last: u32) -> StoreResult<()>;
+    /// The highest number of a queue's day that was issued or leased to a kiosk (0: none).
+    fn top_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32>;
+    /// The last number of the lease holding `n` on that queue's day, by any kiosk.
+    fn lease_holding(
         &mut self,
         tenant: Id,
-        queue: &Queue,
-        offline: &OfflineIssue,
+        queue: Id,
+        day: NaiveDate,
+        n: u32,
+    ) -> StoreResult<Option<u32>>;
+    /// Whether `n` lies in one of this kiosk's leases for the queue's day.
+    fn leased_to(&mut self, tenant: Id, lease: &LeaseRef, n: u32) -> StoreResult<bool>;
+    /// Records numbers `first..=last` leased to a kiosk.
+    fn insert_lease(
+        &mut self,
+        tenant: Id,
+        lease: &LeaseRef,
+        first: u32,
+        last: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<(Ticket, Option<Id>)>;
+    ) -> StoreResult<()>;
     /// Records the service time of a closed ticket (the ETA's history).
     fn record_service_time(
         &mut self,
@@ -96,6 +114,75 @@ pub trait Tx {
         entity_type: &str,
         entity_id: Id,
         after_json: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Stores an entity document (inserting or replacing it).
+    fn put_entity(
+        &mut self,
+        tenant: Id,
+        kind: Kind,
+        id: Id,
+        doc: &Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn delete_entity(&mut self, tenant: Id, kind: Kind, id: Id) -> StoreResult<()>;
+    /// How many entities of `kinds` have `id` in their field `field`.
+    fn count_referencing(
+        &mut self,
+        tenant: Id,
+        kinds: &[Kind],
+        field: &str,
+        id: Id,
+    ) -> StoreResult<u32>;
+    /// How many tickets of a queue are waiting or with an agent.
+    fn live_tickets(&mut self, tenant: Id, queue: Id) -> StoreResult<u32>;
+    /// Re-keys a queue's waiting tickets for its (changed) calling order.
+    fn rekey_waiting(&mut self, tenant: Id, queue: &Queue) -> StoreResult<()>;
+
+    fn tenant_by_slug(&mut self, slug: &str) -> StoreResult<Option<Tenant>>;
+    /// The slug of a tenant (None: no such tenant).
+    fn tenant_slug(&mut self, tenant: Id) -> StoreResult<Option<String>>;
+    /// Inserts a tenant (a taken slug is [`StoreError::Unique`]).
+    fn insert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()>;
+    /// A platform setting.
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores a platform setting unless it is already set.
+    fn insert_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// A refresh token by its hash.
+    fn refresh_token(&mut self, hash: &str) -> StoreResult<Option<RefreshToken>>;
+    fn insert_refresh(&mut self, record: &RefreshRecord) -> StoreResult<()>;
+    fn mark_refresh_used(&mut self, hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes every token of a session (family).
+    fn revoke_refresh_family(&mut self, family: Id) -> StoreResult<()>;
+
+    /// Forgets pairing codes that expired before `now`.
+    fn delete_expired_pairings(&mut self, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Stores a pairing code; `false` (nothing stored) when the code is taken.
+    fn insert_pairing(&mut self, p: &NewPairing, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// The unexpired pairing showing this code.
+    fn pairing_by_code(&mut self, code: &str, now: DateTime<Utc>) -> StoreResult<Option<Pairing>>;
+    /// An unexpired pairing by id.
+    fn pairing(&mut self, id: Id, now: DateTime<Utc>) -> StoreResult<Option<Pairing>>;
+    /// Records the device an admin entered the pairing's code for.
+    fn bind_pairing(&mut self, id: Id, tenant: Id, device: Id) -> StoreResult<()>;
+    fn delete_pairing(&mut self, id: Id) -> StoreResult<()>;
+    /// Revokes a device's live tokens.
+    fn revoke_device_tokens(
+        &mut self,
+        tenant: Id,
+        kind: DeviceKind,
+        device: Id,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores a device token (by its hash).
+    fn insert_device_token(
+        &mut self,
+        token_hash: &str,
+        tenant: Id,
+        kind: DeviceKind,
+        device: Id,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 

@@ -1,11 +1,13 @@
 //! [`Tx`] on the writer's open SQLite transaction: the repository the services run on.
 
 use super::*;
-use crate::store::tx::{Tx, TxJob};
+use crate::store::tx::Tx;
 
-/// The writer's connection inside its open transaction.
+/// The writer's connection inside its open transaction, and the events emitted in it (published
+/// by the writer once the transaction commits, dropped if the job fails).
 pub(super) struct SqliteTx<'c> {
     pub(super) conn: &'c Connection,
+    pub(super) events: &'c mut Vec<StoredEvent>,
 }
 
 impl Tx for SqliteTx<'_> {
@@ -80,27 +82,6 @@ impl Tx for SqliteTx<'_> {
         track_counts(self.conn, before, after)
     }
 
-    fn next_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32> {
-        let n: u32 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
-            )?
-            .query_row(params![tenant.to_string(), queue.to_string(), day.to_string()], |r| r.get(0))?;
-        devices::skip_leased(self.conn, tenant, queue, day, n)
-    }
-
-    fn offline_ticket(
-        &mut self,
-        tenant: Id,
-        queue: &Queue,
-        offline: &OfflineIssue,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Ticket, Option<Id>)> {
-        devices::offline_ticket(self.conn, tenant, queue, offline, now)
-    }
-
     fn record_service_time(
         &mut self,
         tenant: Id,
@@ -117,7 +98,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn emit(&mut self, tenant: Id, event: Event, now: DateTime<Utc>) -> StoreResult<(i64, String)> {
-        emit(self.conn, tenant, event, now)
+        emit(self.conn, self.events, tenant, event, now)
     }
 
     fn audit(
@@ -266,17 +247,362 @@ impl Tx for SqliteTx<'_> {
             .execute(params![tenant.to_string(), key.actor, key.key, key.fingerprint, result_json, ts(now)])?;
         Ok(())
     }
+
+    fn bump_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = last + 1 RETURNING last",
+            )?
+            .query_row(params![tenant.to_string(), queue.to_string(), day.to_string()], |r| r.get(0))?)
+    }
+
+    fn set_number(&mut self, tenant: Id, queue: Id, day: NaiveDate, last: u32) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE queue_counters SET last = MAX(last, ?4) WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3",
+            )?
+            .execute(params![tenant.to_string(), queue.to_string(), day.to_string(), last])?;
+        Ok(())
+    }
+
+    fn top_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT MAX(COALESCE((SELECT MAX(last) FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3), 0),
+                            COALESCE((SELECT last FROM queue_counters WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3), 0))",
+            )?
+            .query_row(params![tenant.to_string(), queue.to_string(), day.to_string()], |r| r.get(0))?)
+    }
+
+    fn lease_holding(
+        &mut self,
+        tenant: Id,
+        queue: Id,
+        day: NaiveDate,
+        n: u32,
+    ) -> StoreResult<Option<u32>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT last FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3 AND first <= ?4 AND ?4 <= last",
+            )?
+            .query_row(params![tenant.to_string(), queue.to_string(), day.to_string(), n], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn leased_to(&mut self, tenant: Id, lease: &LeaseRef, n: u32) -> StoreResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3
+                   AND kiosk_id = ?4 AND first <= ?5 AND ?5 <= last)",
+            )?
+            .query_row(
+                params![tenant.to_string(), lease.queue.to_string(), lease.day.to_string(), lease.kiosk.to_string(), n],
+                |r| r.get(0),
+            )?)
+    }
+
+    fn insert_lease(
+        &mut self,
+        tenant: Id,
+        lease: &LeaseRef,
+        first: u32,
+        last: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO number_leases (tenant_id, queue_id, business_day, kiosk_id, first, last, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                tenant.to_string(),
+                lease.queue.to_string(),
+                lease.day.to_string(),
+                lease.kiosk.to_string(),
+                first,
+                last,
+                ts(now)
+            ])?;
+        Ok(())
+    }
+
+    fn put_entity(
+        &mut self,
+        tenant: Id,
+        kind: Kind,
+        id: Id,
+        doc: &Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        put_doc(self.conn, tenant, kind, id, doc, now)
+    }
+
+    fn delete_entity(&mut self, tenant: Id, kind: Kind, id: Id) -> StoreResult<()> {
+        uncache(tenant, kind, id);
+        self.conn
+            .prepare_cached("DELETE FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3")?
+            .execute(params![tenant.to_string(), kind.as_str(), id.to_string()])?;
+        Ok(())
+    }
+
+    fn count_referencing(
+        &mut self,
+        tenant: Id,
+        kinds: &[Kind],
+        field: &str,
+        id: Id,
+    ) -> StoreResult<u32> {
+        let path = format!("$.{field}");
+        let mut total = 0;
+        for kind in kinds {
+            let n: i64 = self
+                .conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM entities WHERE tenant_id = ?1 AND kind = ?2 AND json_extract(doc, ?3) = ?4",
+                )?
+                .query_row(params![tenant.to_string(), kind.as_str(), path, id.to_string()], |r| r.get(0))?;
+            total += u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        Ok(total)
+    }
+
+    fn live_tickets(&mut self, tenant: Id, queue: Id) -> StoreResult<u32> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status IN ('waiting','called','in_service','paused')",
+            )?
+            .query_row(params![tenant.to_string(), queue.to_string()], |r| r.get(0))?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn rekey_waiting(&mut self, tenant: Id, queue: &Queue) -> StoreResult<()> {
+        let policy = queue_policy(queue);
+        let docs: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT doc FROM tickets WHERE tenant_id = ?1 AND queue_id = ?2 AND status = 'waiting'",
+            )?
+            .query_map(params![tenant.to_string(), queue.id.to_string()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for d in docs {
+            update_ticket(self.conn, &from_json::<Ticket>(&d)?, &policy)?;
+        }
+        Ok(())
+    }
+
+    fn tenant_by_slug(&mut self, slug: &str) -> StoreResult<Option<Tenant>> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM tenants WHERE slug = ?1")?
+            .query_row([slug], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    fn tenant_slug(&mut self, tenant: Id) -> StoreResult<Option<String>> {
+        tenant_slug(self.conn, tenant)
+    }
+
+    fn insert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("INSERT INTO tenants (id, slug, doc) VALUES (?1, ?2, ?3)")?
+            .execute(params![
+                tenant.id.to_string(),
+                tenant.slug,
+                serde_json::to_string(tenant)?
+            ])?;
+        Ok(())
+    }
+
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    fn refresh_token(&mut self, hash: &str) -> StoreResult<Option<RefreshToken>> {
+        type Row = (String, String, Option<String>, String, Option<String>, bool);
+        let row: Option<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT family_id, user_id, tenant_id, expires_at, used_at, revoked FROM refresh_tokens WHERE token_hash = ?1",
+            )?
+            .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .optional()?;
+        let Some((family, user, tenant, expires, used, revoked)) = row else {
+            return Ok(None);
+        };
+        let bad = |what: &str| StoreError::Internal(format!("refresh token: bad {what}"));
+        Ok(Some(RefreshToken {
+            family_id: family.parse().map_err(|_| bad("family"))?,
+            user_id: user.parse().map_err(|_| bad("user id"))?,
+            tenant_id: tenant
+                .map(|t| t.parse().map_err(|_| bad("tenant id")))
+                .transpose()?,
+            expires_at: DateTime::parse_from_rfc3339(&expires)
+                .map_err(|_| bad("expiry"))?
+                .with_timezone(&Utc),
+            used: used.is_some(),
+            revoked,
+        }))
+    }
+
+    fn insert_refresh(&mut self, r: &RefreshRecord) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, tenant_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                r.token_hash,
+                r.family_id.to_string(),
+                r.user_id.to_string(),
+                r.tenant_id.map(|t| t.to_string()),
+                ts(r.expires_at)
+            ])?;
+        Ok(())
+    }
+
+    fn mark_refresh_used(&mut self, hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?
+            .execute(params![hash, ts(now)])?;
+        Ok(())
+    }
+
+    fn revoke_refresh_family(&mut self, family: Id) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1")?
+            .execute([family.to_string()])?;
+        Ok(())
+    }
+
+    fn delete_expired_pairings(&mut self, now: DateTime<Utc>) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM device_pairings WHERE expires_at < ?1")?
+            .execute([ts(now)])?;
+        Ok(())
+    }
+
+    fn insert_pairing(&mut self, p: &NewPairing, now: DateTime<Utc>) -> StoreResult<bool> {
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO device_pairings (id, code, secret_hash, mode, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING",
+            )?
+            .execute(params![
+                p.id.to_string(),
+                p.code,
+                p.secret_hash,
+                p.mode.as_str(),
+                ts(now),
+                ts(p.expires_at)
+            ])?;
+        Ok(inserted == 1)
+    }
+
+    fn pairing_by_code(&mut self, code: &str, now: DateTime<Utc>) -> StoreResult<Option<Pairing>> {
+        pairing_where(self.conn, "code = ?1", code, now)
+    }
+
+    fn pairing(&mut self, id: Id, now: DateTime<Utc>) -> StoreResult<Option<Pairing>> {
+        pairing_where(self.conn, "id = ?1", &id.to_string(), now)
+    }
+
+    fn bind_pairing(&mut self, id: Id, tenant: Id, device: Id) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE device_pairings SET tenant_id = ?2, device_id = ?3 WHERE id = ?1",
+            )?
+            .execute([id.to_string(), tenant.to_string(), device.to_string()])?;
+        Ok(())
+    }
+
+    fn delete_pairing(&mut self, id: Id) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM device_pairings WHERE id = ?1")?
+            .execute([id.to_string()])?;
+        Ok(())
+    }
+
+    fn revoke_device_tokens(
+        &mut self,
+        tenant: Id,
+        kind: DeviceKind,
+        device: Id,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE device_tokens SET revoked_at = ?4 WHERE tenant_id = ?1 AND kind = ?2 AND device_id = ?3 AND revoked_at IS NULL",
+            )?
+            .execute(params![tenant.to_string(), kind.as_str(), device.to_string(), ts(now)])?;
+        Ok(())
+    }
+
+    fn insert_device_token(
+        &mut self,
+        token_hash: &str,
+        tenant: Id,
+        kind: DeviceKind,
+        device: Id,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO device_tokens (token_hash, tenant_id, kind, device_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![token_hash, tenant.to_string(), kind.as_str(), device.to_string(), ts(now)])?;
+        Ok(())
+    }
 }
 
-/// A backend-neutral job run as one of the writer's jobs.
-pub(super) struct Neutral(pub(super) Box<dyn TxJob>);
-
-impl WriteJob for Neutral {
-    fn run(&mut self, conn: &Connection) -> bool {
-        self.0.run(&mut SqliteTx { conn })
-    }
-
-    fn answer(self: Box<Self>, committed: Result<(), String>) {
-        self.0.answer(committed)
-    }
+/// The unexpired pairing matching `cond` (on `?1`).
+fn pairing_where(
+    conn: &Connection,
+    cond: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Pairing>> {
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let row: Option<Row> = conn
+        .prepare_cached(&format!(
+            "SELECT id, secret_hash, mode, tenant_id, device_id FROM device_pairings WHERE {cond} AND expires_at >= ?2"
+        ))?
+        .query_row(params![value, ts(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((id, secret_hash, mode, tenant, device)) = row else {
+        return Ok(None);
+    };
+    let bad = |what: &str| StoreError::Internal(format!("pairing: bad {what}"));
+    let bound = match (tenant, device) {
+        (Some(t), Some(d)) => Some((
+            t.parse().map_err(|_| bad("tenant id"))?,
+            d.parse().map_err(|_| bad("device id"))?,
+        )),
+        _ => None,
+    };
+    Ok(Some(Pairing {
+        id: id.parse().map_err(|_| bad("id"))?,
+        secret_hash,
+        mode: DeviceKind::parse(&mode).ok_or_else(|| bad("mode"))?,
+        bound,
+    }))
 }
