@@ -126,7 +126,7 @@ impl Driver {
                     .call(
                         reqwest::Method::POST,
                         "/execute/sync",
-                        json!({"script": "return document.body.innerText + \"\\n--- errors: \" + [...document.querySelectorAll(\"[id$=error]\")].map((e) => e.id + \": \" + e.textContent).join(\" | \")", "args": []}),
+                        json!({"script": "return JSON.stringify(window.__clicks || null) + ' detail hidden=' + document.getElementById('floor-detail').hidden + ' ' + document.body.innerText + \"\\n--- errors: \" + [...document.querySelectorAll(\"[id$=error]\")].map((e) => e.id + \": \" + e.textContent).join(\" | \")", "args": []}),
                     )
                     .await;
                 self.screenshot("timed-out").await;
@@ -434,6 +434,11 @@ async fn an_admin_watches_the_floor_and_pairs_a_screen_in_the_real_window() {
     let _ = d.call(reqwest::Method::DELETE, "", json!(null)).await;
 }
 
+/// Records the target of every click in `window.__clicks` (a timed-out wait prints them).
+const RECORD_CLICKS: &str = "window.__clicks = []; document.addEventListener('click', (e) => \
+    window.__clicks.push(e.target.tagName + ':' + (e.target.closest('tr')?.dataset.queue || '-')), true); \
+    return 1";
+
 /// What no screen may show as markup: each payload must appear as these very characters.
 const IMG: &str = r#"<img src=x onerror="window.__pwned=1">"#;
 const SCRIPT: &str = "<script>window.__pwned=2</script>";
@@ -621,6 +626,13 @@ async fn stored_markup_shows_as_text_on_every_screen_and_never_runs() {
     d.shows("#floor-queues", &name("Queue", IMG)).await;
     d.shows("#floor-agents", &format!("{IMG} {SCRIPT}")).await;
     d.shows("#floor-agents", "X002").await;
+    // Which clicks reached the page (printed if the detail never opens).
+    d.call(
+        reqwest::Method::POST,
+        "/execute/sync",
+        json!({"script": RECORD_CLICKS, "args": []}),
+    )
+    .await;
     d.click("#floor-queues td").await;
     d.shows("#floor-tickets", &name("Ann", SCRIPT)).await;
     d.shows("#floor-tickets", &name("Vic", IMG)).await;

@@ -10,7 +10,46 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
-use crate::store::StoredEvent;
+use serde::Serialize;
+use smartqueue_core::Id;
+use smartqueue_core::event::{Envelope, Event};
+
+/// One entry of a tenant's event log: the typed event in its envelope `{seq, type, tenant, at,
+/// data}` (which is how it serializes), and the tenant's id for routing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub tenant_id: Id,
+    pub envelope: Envelope,
+}
+
+impl StoredEvent {
+    /// Strictly increasing per tenant, persisted.
+    pub fn seq(&self) -> i64 {
+        self.envelope.seq
+    }
+
+    /// The event itself.
+    pub fn event(&self) -> &Event {
+        &self.envelope.event
+    }
+
+    /// The event as a screen in a public place or a customer sees it ([`Event::public`]).
+    pub fn public(&self) -> StoredEvent {
+        StoredEvent {
+            tenant_id: self.tenant_id,
+            envelope: Envelope {
+                event: self.envelope.event.public(),
+                ..self.envelope.clone()
+            },
+        }
+    }
+}
+
+impl Serialize for StoredEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.envelope.serialize(s)
+    }
+}
 
 /// Events a subscriber may fall behind by before it is told to resync.
 pub const BUFFER: usize = 4096;

@@ -14,6 +14,7 @@ pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod caller;
 pub mod cli;
 pub mod demo;
 pub mod error;
@@ -37,7 +38,7 @@ pub use store::sqlite::SqliteStore;
 /// The server: its router and the handle that closes WebSocket sessions on shutdown.
 pub struct App {
     pub router: Router,
-    pub closing: realtime::Closing,
+    pub closing: state::Closing,
 }
 
 /// Builds the server over an opened store.

@@ -145,9 +145,8 @@ pub struct Shared {
     pub eta: Arc<EtaCache>,
     pub rate: Arc<crate::ratelimit::RateLimiter>,
     /// The OpenAPI document, rendered once.
-    pub openapi_json: Arc<String>,
     /// Closes WebSocket sessions on shutdown.
-    pub closing: crate::realtime::Closing,
+    pub closing: Closing,
 }
 
 impl AppState {
@@ -166,8 +165,7 @@ impl AppState {
             )),
             config: Arc::new(config),
             eta: Arc::new(EtaCache::default()),
-            openapi_json: Arc::new(crate::api::openapi().to_pretty_json().unwrap_or_default()),
-            closing: crate::realtime::Closing::new(),
+            closing: Closing::new(),
         }))
     }
 }
@@ -197,5 +195,32 @@ mod tests {
         );
         cache.put(t, q, inputs(3));
         assert!(matches!(cache.lookup(t, q), EtaLookup::Use(i) if i.serving_agents == 3));
+    }
+}
+
+/// Tells every open WebSocket session to close (graceful shutdown).
+#[derive(Debug, Clone)]
+pub struct Closing(pub Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Closing {
+    /// A handle nobody has triggered.
+    pub fn new() -> Self {
+        Closing(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Closes every session.
+    pub fn close(&self) {
+        let _ = self.0.send(true);
+    }
+
+    /// A receiver that changes when closing starts.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Closing {
+    fn default() -> Self {
+        Self::new()
     }
 }

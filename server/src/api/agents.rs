@@ -15,7 +15,7 @@ use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId, idempotency_key};
 use super::page;
 use super::tickets::{TicketOut, present};
-use crate::auth::TenantCtx;
+use crate::caller::TenantCtx;
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::doc::{ApiRouter, op};
 use super::extract::ApiJson;
-use crate::auth::{self, AuthUser, ClientIp, REFRESH_TTL};
+use crate::auth::{self, REFRESH_TTL};
+use crate::caller::{AuthUser, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::service;
 use crate::state::AppState;

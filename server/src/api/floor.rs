@@ -13,7 +13,7 @@ use smartqueue_core::{Queue, Scope};
 use super::doc::{ApiRouter, op};
 use super::extract::ApiJson;
 use super::misc::stats_body;
-use crate::auth::TenantCtx;
+use crate::caller::TenantCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::service::queues;
 use crate::state::AppState;

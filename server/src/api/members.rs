@@ -12,7 +12,8 @@ use utoipa::openapi::ComponentsBuilder;
 
 use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, RequestId};
-use crate::auth::{self, TenantCtx};
+use crate::auth::{self};
+use crate::caller::TenantCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Member, NewUser};

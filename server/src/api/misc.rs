@@ -10,7 +10,7 @@ use smartqueue_core::{Id, Queue, Scope};
 use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging};
 use super::page;
-use crate::auth::TenantCtx;
+use crate::caller::TenantCtx;
 use crate::error::ApiResult;
 use crate::service::queues::{self, QueueFigures};
 use crate::state::AppState;

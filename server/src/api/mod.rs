@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod device_use;
 pub mod devices;
 pub mod doc;
 pub mod extract;
@@ -43,7 +44,7 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
         || path.starts_with("/t/");
     if limited {
         let (parts, body) = req.into_parts();
-        if let Some(ip) = crate::auth::client_ip(&parts, &state.config.trusted_proxies)
+        if let Some(ip) = crate::caller::client_ip(&parts, &state.config.trusted_proxies)
             && let Err(wait) = state.rate.check(ip)
         {
             let mut resp = ApiError::new(
@@ -203,10 +204,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc::openapi(&docs, comps)
 }
 
-async fn schema_json(State(state): State<AppState>) -> Response {
+/// The OpenAPI document, built once on first request.
+async fn schema_json() -> Response {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = JSON.get_or_init(|| openapi().to_pretty_json().unwrap_or_default());
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        state.openapi_json.as_ref().clone(),
+        json.clone(),
     )
         .into_response()
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId};
 use super::page;
-use crate::auth::TenantCtx;
+use crate::caller::TenantCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::service;
 use crate::state::AppState;

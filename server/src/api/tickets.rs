@@ -16,7 +16,7 @@ use super::doc::{ApiRouter, op};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, RequestId, idempotency_key};
 use super::page;
 use super::resources::check_phone;
-use crate::auth::TenantCtx;
+use crate::caller::TenantCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::service::eta;
 use crate::state::AppState;

@@ -20,7 +20,6 @@
 //! another tenant's), 4408 too slow (resync), 4000 heartbeat timeout, 1001 server shutting down.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -97,7 +96,7 @@ async fn authenticate(
 ) -> Result<Listener, (u16, &'static str)> {
     const BAD: (u16, &str) = (4401, "invalid or expired token");
     if token.starts_with(crate::auth::DEVICE_TOKEN_PREFIX) {
-        let device = crate::auth::device_of(state, token)
+        let device = crate::caller::device_of(state, token)
             .await
             .ok()
             .flatten()
@@ -399,31 +398,4 @@ pub fn routes() -> Router<AppState> {
         .route("/ws/tenants/{tenant_slug}/agents/{id}/", get(ws_agent))
         .route("/ws/tenants/{tenant_slug}/displays/{id}/", get(ws_display))
         .route("/ws/tenants/{tenant_slug}/kiosks/{id}/", get(ws_kiosk))
-}
-
-/// Tells every open WebSocket session to close (graceful shutdown).
-#[derive(Debug, Clone)]
-pub struct Closing(pub Arc<tokio::sync::watch::Sender<bool>>);
-
-impl Closing {
-    /// A handle nobody has triggered.
-    pub fn new() -> Self {
-        Closing(Arc::new(tokio::sync::watch::channel(false).0))
-    }
-
-    /// Closes every session.
-    pub fn close(&self) {
-        let _ = self.0.send(true);
-    }
-
-    /// A receiver that changes when closing starts.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.0.subscribe()
-    }
-}
-
-impl Default for Closing {
-    fn default() -> Self {
-        Self::new()
-    }
 }

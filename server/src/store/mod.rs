@@ -1,8 +1,9 @@
-//! The storage interface: domain operations, not generic SQL.
+//! The storage interface: [`Store`] (the reads, and [`Store::submit`] of a transaction job) and
+//! the repository a job runs on ([`tx::Tx`]). Neither decides anything: the services do.
 //!
-//! Handlers talk to an `Arc<dyn Store>`. [`sqlite::SqliteStore`] implements it on one embedded
-//! SQLite file; the PostgreSQL scale-out adds a second implementation and runs the same
-//! conformance suite (`tests/tests/store_conformance.rs`).
+//! [`sqlite::SqliteStore`] implements both on one embedded SQLite file; the PostgreSQL scale-out
+//! adds a second implementation and runs the same conformance suite
+//! (`tests/tests/store_conformance/`).
 //!
 //! Every write is one transaction that performs the change, its audit entry and its event, and —
 //! for retryable writes — records the result under the caller's idempotency key, so a retry gets
@@ -320,42 +321,7 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
-/// One entry of a tenant's event log: the typed event in its envelope `{seq, type, tenant, at,
-/// data}` (which is how it serializes), and the tenant's id for routing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub tenant_id: Id,
-    pub envelope: Envelope,
-}
-
-impl StoredEvent {
-    /// Strictly increasing per tenant, persisted.
-    pub fn seq(&self) -> i64 {
-        self.envelope.seq
-    }
-
-    /// The event itself.
-    pub fn event(&self) -> &Event {
-        &self.envelope.event
-    }
-
-    /// The event as a screen in a public place or a customer sees it ([`Event::public`]).
-    pub fn public(&self) -> StoredEvent {
-        StoredEvent {
-            tenant_id: self.tenant_id,
-            envelope: Envelope {
-                event: self.envelope.event.public(),
-                ..self.envelope.clone()
-            },
-        }
-    }
-}
-
-impl Serialize for StoredEvent {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.envelope.serialize(s)
-    }
-}
+pub use crate::bus::StoredEvent;
 
 /// Live figures of one queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
