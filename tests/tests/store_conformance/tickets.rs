@@ -45,47 +45,22 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
     );
     let agent1 = agent(store.as_ref(), t, "a1@t.test", &q).await;
     let agent2 = agent(store.as_ref(), t, "a2@t.test", &q).await;
-    let c1 = smartqueue_server::service::tickets::call_next(
-        &*store,
-        t,
-        agent1,
-        None,
-        None,
-        &Actor::system(),
-        now,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let c1 = call_next(store.as_ref(), t, agent1, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c1.ticket.number, "A002");
     assert!(matches!(
-        smartqueue_server::service::tickets::call_next(
-            &*store,
-            t,
-            agent1,
-            None,
-            None,
-            &Actor::system(),
-            now
-        )
-        .await,
+        call_next(store.as_ref(), t, agent1, now).await,
         Err(StoreError::Conflict {
             code: "agent_busy",
             ..
         })
     ));
-    let c2 = smartqueue_server::service::tickets::call_next(
-        &*store,
-        t,
-        agent2,
-        None,
-        None,
-        &Actor::system(),
-        now,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let c2 = call_next(store.as_ref(), t, agent2, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c2.ticket.number, "A001");
     act(store.as_ref(), t, c1.ticket.id, Action::StartService, now).await;
     let closed = act(
@@ -102,18 +77,10 @@ pub async fn numbering_positions_and_calls(store: Arc<dyn Store>) {
         vec![90.0]
     );
     assert!(
-        smartqueue_server::service::tickets::call_next(
-            &*store,
-            t,
-            agent1,
-            None,
-            None,
-            &Actor::system(),
-            now
-        )
-        .await
-        .unwrap()
-        .is_none(),
+        call_next(store.as_ref(), t, agent1, now)
+            .await
+            .unwrap()
+            .is_none(),
         "line empty"
     );
     let counts = store
@@ -301,4 +268,14 @@ pub async fn failed_writes_leave_nothing_behind(store: Arc<dyn Store>) {
         TicketStatus::Waiting
     );
     let _ = json!(null);
+}
+
+/// A system actor's call-next for `agent`.
+async fn call_next(
+    store: &dyn Store,
+    tenant: Uuid,
+    agent: Uuid,
+    at: chrono::DateTime<Utc>,
+) -> Result<Option<smartqueue_server::store::PlacedTicket>, StoreError> {
+    service::tickets::call_next(store, tenant, agent, None, None, &Actor::system(), at).await
 }
