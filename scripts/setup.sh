@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing SmartQueue needs on Debian 12, only what is missing.
 # Idempotent: a second run does nothing and takes about a second.
+#   bash scripts/setup.sh          everything the tests need (GUI stacks, WebDriver, PostgreSQL)
+#   bash scripts/setup.sh server   only what building and running the server needs
 set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-all}"
 
-PACKAGES=(
-  build-essential pkg-config file
+PACKAGES=(build-essential pkg-config file)
+[ "$MODE" = server ] || PACKAGES+=(
   # Tauri (desktop) and Dioxus desktop (mobile, display-app): WebKitGTK 4.1 + GTK 3
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
   libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
@@ -32,6 +36,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2
   exit 1
 fi
+[ "$MODE" = server ] && exit 0
+# The tests run every store test and the server's integration tests on PostgreSQL as well.
+bash scripts/setup-postgres.sh
 # tauri-driver bridges WebDriver to the Tauri window (desktop/tests/window.rs).
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "setup: installing tauri-driver"

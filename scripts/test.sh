@@ -8,7 +8,14 @@ bash scripts/setup.sh
 keyring=()
 command -v keyctl >/dev/null 2>&1 && keyring=(keyctl session -)
 if command -v cargo-nextest >/dev/null 2>&1; then
-  "${keyring[@]}" cargo nextest run --workspace --no-fail-fast
+  run=(cargo nextest run --no-fail-fast)
 else
-  "${keyring[@]}" cargo test --workspace --no-fail-fast
+  run=(cargo test --no-fail-fast)
 fi
+# Everything on SQLite (store conformance on both backends), then the server's end-to-end tests
+# again on PostgreSQL (a fresh database per test, tests/src/pg.rs).
+status=0
+"${keyring[@]}" "${run[@]}" --workspace || status=$?
+echo "== end-to-end tests on PostgreSQL"
+SMARTQUEUE_TEST_BACKEND=postgres "${run[@]}" -p smartqueue-tests || status=$?
+exit $status

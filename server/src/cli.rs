@@ -8,12 +8,12 @@ use clap::{Parser, Subcommand};
 
 use crate::Config;
 use crate::store::Store;
-use crate::store::sqlite::{SqliteStore, migrate, path_from_url};
 
 #[derive(Parser)]
 #[command(name = "smartqueue-server", version, about = "SmartQueue API server")]
 struct Cli {
-    /// Database URL (`sqlite://path/to/file.db`).
+    /// Database URL: `sqlite://path/to/file.db` (the default, zero configuration) or
+    /// `postgres://user@host:port/database` (several instances on one database).
     #[arg(
         long,
         global = true,
@@ -90,22 +90,24 @@ pub fn main() -> ExitCode {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let cli = Cli::parse();
-    let path = match path_from_url(&cli.database) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+    let database = cli.database.clone();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     match cli.command {
-        Command::Migrate => match migrate(&path) {
-            Ok(()) => {
-                println!("database {} is up to date", path.display());
-                ExitCode::SUCCESS
+        Command::Migrate => rt.block_on(async move {
+            match crate::store::open(&database).await {
+                Ok(_) => {
+                    println!(
+                        "database {} is up to date",
+                        crate::store::describe(&database)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
             }
-            Err(e) => fail(e),
-        },
+        }),
         Command::CreateTenant {
             name,
             slug,
@@ -113,12 +115,12 @@ pub fn main() -> ExitCode {
             admin_password,
             with_demo_data,
         } => rt.block_on(async move {
-            let store = match SqliteStore::open(&path) {
+            let store = match crate::store::open(&database).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
             match crate::demo::create_tenant(
-                &store,
+                store.as_ref(),
                 &name,
                 &slug,
                 &admin_email,
@@ -143,8 +145,8 @@ pub fn main() -> ExitCode {
             trusted_proxies,
             public_rate_per_minute,
         } => rt.block_on(async move {
-            let store: Arc<dyn Store> = match SqliteStore::open(&path) {
-                Ok(s) => Arc::new(s),
+            let store: Arc<dyn Store> = match crate::store::open(&database).await {
+                Ok(s) => s,
                 Err(e) => return fail(e),
             };
             let url = format!("http://{addr}/");
@@ -182,7 +184,7 @@ pub fn main() -> ExitCode {
             };
             println!(
                 "SmartQueue server listening on {url} (database {})",
-                path.display()
+                crate::store::describe(&database)
             );
             let shutdown = async {
                 let ctrl_c = tokio::signal::ctrl_c();

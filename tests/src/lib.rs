@@ -1,7 +1,9 @@
-//! Helpers shared by the end-to-end tests: a real server on a real SQLite file on an ephemeral
-//! port, and a small HTTP client for its API.
+//! Helpers shared by the end-to-end tests: a real server on a real database (an SQLite file, or
+//! a fresh PostgreSQL database with `SMARTQUEUE_TEST_BACKEND=postgres`) on an ephemeral port,
+//! and a small HTTP client for its API.
 
 pub mod load;
+pub mod pg;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -19,7 +21,55 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
     runtime: Option<tokio::runtime::Runtime>,
-    dir: Option<tempfile::TempDir>,
+    dir: Option<Database>,
+}
+
+/// Where a test server keeps its data; it outlives a crash, for the restart.
+pub enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres(pg::PgDatabase),
+}
+
+/// Which backend the end-to-end tests run on: `SMARTQUEUE_TEST_BACKEND` = `sqlite` (the
+/// default) or `postgres`.
+pub fn backend() -> &'static str {
+    match std::env::var("SMARTQUEUE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+impl Database {
+    /// A new empty database of the tests' backend.
+    pub async fn create() -> Database {
+        match backend() {
+            "postgres" => Database::Postgres(pg::PgDatabase::create().await),
+            _ => Database::Sqlite(tempfile::tempdir().expect("tempdir")),
+        }
+    }
+
+    async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Database::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(dir.path().join("smartqueue.db")).expect("open store"))
+            }
+            Database::Postgres(db) => Arc::new(
+                smartqueue_server::store::postgres::PgStore::open(&db.url)
+                    .await
+                    .expect("open store"),
+            ),
+        }
+    }
+
+    /// The database's URL, for a server process's `--database`.
+    pub fn url(&self) -> String {
+        match self {
+            Database::Sqlite(dir) => {
+                format!("sqlite://{}", dir.path().join("smartqueue.db").display())
+            }
+            Database::Postgres(db) => db.url.clone(),
+        }
+    }
 }
 
 impl TestServer {
@@ -30,17 +80,11 @@ impl TestServer {
 
     /// Starts a server with `config`.
     pub async fn start_with(config: Config) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(dir, config, None).await
+        Self::start_in(Database::create().await, config, None).await
     }
 
-    async fn start_in(
-        dir: tempfile::TempDir,
-        config: Config,
-        addr: Option<SocketAddr>,
-    ) -> TestServer {
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path().join("smartqueue.db")).expect("open store"));
+    async fn start_in(dir: Database, config: Config, addr: Option<SocketAddr>) -> TestServer {
+        let store = dir.open().await;
         let listener = std::net::TcpListener::bind(
             addr.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr")),
         )
@@ -89,13 +133,31 @@ impl TestServer {
         self.crash().await.restart().await
     }
 
-    /// The server's SQLite file.
-    pub fn db_path(&self) -> std::path::PathBuf {
-        self.dir
-            .as_ref()
-            .expect("database directory")
-            .path()
-            .join("smartqueue.db")
+    /// The server's SQLite file (None on PostgreSQL).
+    pub fn db_path(&self) -> Option<std::path::PathBuf> {
+        match self.dir.as_ref().expect("database") {
+            Database::Sqlite(dir) => Some(dir.path().join("smartqueue.db")),
+            Database::Postgres(_) => None,
+        }
+    }
+
+    /// Runs one statement on the database behind the server's back (a test damaging stored
+    /// data); `$1` is `arg`, on either backend. Returns the rows changed.
+    pub async fn raw_execute(&self, sql: &str, arg: &str) -> u64 {
+        match self.dir.as_ref().expect("database") {
+            Database::Sqlite(dir) => {
+                let db = rusqlite::Connection::open(dir.path().join("smartqueue.db")).unwrap();
+                db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                db.execute(sql, [arg]).unwrap() as u64
+            }
+            Database::Postgres(pg) => {
+                let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                client.execute(sql, &[&arg]).await.unwrap()
+            }
+        }
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -122,7 +184,7 @@ impl TestServer {
 
 /// A crashed server: its database and address, ready to restart.
 pub struct DownServer {
-    dir: tempfile::TempDir,
+    dir: Database,
     pub addr: SocketAddr,
 }
 

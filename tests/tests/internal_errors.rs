@@ -11,16 +11,13 @@ async fn corrupt_stored_data_answers_500_internal_with_the_request_id() {
     let q = admin.queue("A", "fifo").await;
     let id = q["id"].as_str().unwrap().to_owned();
     // Damage the stored document behind the server's back.
-    let db = rusqlite::Connection::open(server.db_path()).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    let n = db
-        .execute(
-            "UPDATE entities SET doc = '{\"id\": ' WHERE kind = 'queue' AND id = ?1",
-            [&id],
+    let n = server
+        .raw_execute(
+            "UPDATE entities SET doc = '{\"id\": ' WHERE kind = 'queue' AND id = $1",
+            &id,
         )
-        .unwrap();
+        .await;
     assert_eq!(n, 1);
-    drop(db);
     let resp = reqwest::Client::new()
         .get(admin.t(&format!("queues/{id}/")))
         .bearer_auth(&admin.token)

@@ -9,8 +9,48 @@
 //! for retryable writes — records the result under the caller's idempotency key, so a retry gets
 //! the first result and never a second ticket.
 
+pub mod batch;
+pub mod postgres;
+pub mod shared;
 pub mod sqlite;
 pub mod tx;
+
+/// Opens the store a database URL names: `postgres://…` (or `postgresql://…`) on PostgreSQL,
+/// otherwise an SQLite file (`sqlite://path`, or a bare path). Migrations run first.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if postgres::is_postgres_url(url) {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        let path = sqlite::path_from_url(url)?;
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path)?))
+    }
+}
+
+/// A database URL as it may be printed (without a password).
+pub fn describe(url: &str) -> String {
+    if postgres::is_postgres_url(url) {
+        match url.parse::<tokio_postgres::Config>() {
+            Ok(c) => format!(
+                "PostgreSQL {}:{}/{}",
+                c.get_hosts()
+                    .first()
+                    .map(|h| match h {
+                        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                        #[cfg(unix)]
+                        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                    })
+                    .unwrap_or_default(),
+                c.get_ports().first().copied().unwrap_or(5432),
+                c.get_dbname().unwrap_or_default()
+            ),
+            Err(_) => "PostgreSQL".to_owned(),
+        }
+    } else {
+        sqlite::path_from_url(url)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| url.to_owned())
+    }
+}
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

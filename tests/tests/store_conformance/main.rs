@@ -156,12 +156,19 @@ async fn agent(store: &dyn Store, tenant: Uuid, email: &str, q: &Queue) -> Uuid 
     a.id
 }
 
+/// What keeps a test's database alive until the test ends.
+#[allow(dead_code)]
+enum Guard {
+    Sqlite(tempfile::TempDir),
+    Postgres(smartqueue_tests::pg::PgDatabase),
+}
+
 /// Generates one `#[tokio::test]` per conformance case for a backend.
 macro_rules! conformance {
     ($backend:ident, $open:expr) => {
         mod $backend {
             use super::*;
-            async fn open() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+            async fn open() -> (Arc<dyn Store>, Guard) {
                 $open
             }
             macro_rules! case {
@@ -189,5 +196,15 @@ conformance!(sqlite, {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(smartqueue_server::SqliteStore::open(dir.path().join("c.db")).unwrap());
-    (store, Some(dir))
+    (store, Guard::Sqlite(dir))
+});
+
+conformance!(postgres, {
+    let db = smartqueue_tests::pg::PgDatabase::create().await;
+    let store: Arc<dyn Store> = Arc::new(
+        smartqueue_server::store::postgres::PgStore::open(&db.url)
+            .await
+            .unwrap(),
+    );
+    (store, Guard::Postgres(db))
 });

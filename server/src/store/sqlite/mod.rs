@@ -23,8 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use smartqueue_core::selection::QueuePolicy;
 use smartqueue_core::{
-    AgentProfile, AuditLog, Id, Lane, Queue, Site, Tenant, TenantMembership, Ticket, TicketStatus,
-    User,
+    AgentProfile, AuditLog, Id, Queue, Site, Tenant, TenantMembership, Ticket, TicketStatus, User,
 };
 use uuid::Uuid;
 

@@ -1,14 +1,11 @@
 //! Rows and documents: the statements every transaction and read of the store shares.
 
 use super::*;
+use crate::store::shared::{AuditEntry, ended_in, lane_num, ts, waiting_in};
 
 // ---------------------------------------------------------------------------------------------
 // Synchronous helpers used inside jobs
 // ---------------------------------------------------------------------------------------------
-
-pub(super) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
 
 pub(super) fn from_json<T: DeserializeOwned>(s: &str) -> StoreResult<T> {
     Ok(serde_json::from_str(s)?)
@@ -29,27 +26,7 @@ pub(super) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-/// An `events` row as the envelope it is published as.
-pub(super) fn stored_event(
-    tenant: Id,
-    slug: &str,
-    (seq, kind, at, data): EventRow,
-) -> StoreResult<StoredEvent> {
-    let at = DateTime::parse_from_rfc3339(&at)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| StoreError::Internal(format!("stored event: {e}")))?;
-    let event = Event::from_parts(&kind, &data)
-        .map_err(|e| StoreError::Internal(format!("stored event {seq}: {e}")))?;
-    Ok(StoredEvent {
-        tenant_id: tenant,
-        envelope: Envelope {
-            seq,
-            tenant: slug.to_owned(),
-            at,
-            event,
-        },
-    })
-}
+pub(super) use crate::store::shared::stored_event;
 
 /// Parsed documents by (tenant, kind, id); see `CONFIG_CACHE`.
 type ConfigCache = HashMap<(Id, Kind, Id), Box<dyn std::any::Any>>;
@@ -155,127 +132,20 @@ pub(super) fn put_doc<T: Serialize>(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn audit(
-    conn: &Connection,
-    tenant: Id,
-    actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    entity_id: Id,
-    before: Option<Value>,
-    after: Option<&Value>,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let (before, after) = changed_fields(before, after);
-    let entry = AuditRow {
-        id: Uuid::now_v7(),
-        tenant_id: tenant,
-        actor_user_id: actor.user_id,
-        actor_kind: actor.kind,
-        action,
-        entity_type,
-        entity_id,
-        before: before.as_ref(),
-        after: after.as_ref(),
-        request_id: actor.request_id.as_deref(),
-        created_at: now,
-    };
-    entry.insert(conn)
-}
-
-/// The audit entry of a creation whose document was already serialized (`after_json`, e.g. by
-/// [`emit_json`]): the same row as [`audit`] writes, without serializing the document again.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn audit_created(
-    conn: &Connection,
-    tenant: Id,
-    actor: &Actor,
-    action: &str,
-    entity_type: &str,
-    entity_id: Id,
-    after_json: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let after: &serde_json::value::RawValue = serde_json::from_str(after_json)?;
-    let entry = AuditRow {
-        id: Uuid::now_v7(),
-        tenant_id: tenant,
-        actor_user_id: actor.user_id,
-        actor_kind: actor.kind,
-        action,
-        entity_type,
-        entity_id,
-        before: None::<&Value>,
-        after: Some(after),
-        request_id: actor.request_id.as_deref(),
-        created_at: now,
-    };
-    entry.insert(conn)
-}
-
-/// One audit entry as written: [`AuditLog`]'s fields in its order (reads deserialize the row's
-/// `doc` as an `AuditLog`), borrowed, with `before`/`after` as a JSON tree or as JSON text
-/// embedded as is.
-#[derive(Serialize)]
-struct AuditRow<'a, B: Serialize + ?Sized, A: Serialize + ?Sized> {
-    // v7: appended in index order (see smartqueue_core::Id).
-    id: Uuid,
-    tenant_id: Id,
-    actor_user_id: Option<Id>,
-    actor_kind: &'a str,
-    action: &'a str,
-    entity_type: &'a str,
-    entity_id: Id,
-    before: Option<&'a B>,
-    after: Option<&'a A>,
-    request_id: Option<&'a str>,
-    created_at: DateTime<Utc>,
-}
-
-impl<B: Serialize + ?Sized, A: Serialize + ?Sized> AuditRow<'_, B, A> {
-    fn insert(&self, conn: &Connection) -> StoreResult<()> {
-        conn.prepare_cached(
-            "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            self.tenant_id.to_string(),
-            self.id.to_string(),
-            ts(self.created_at),
-            self.entity_type,
-            self.entity_id.to_string(),
-            serde_json::to_string(self)?
-        ])?;
-        Ok(())
-    }
-}
-
-/// For an update (both sides are objects), keeps only the fields that changed, so an audit entry
-/// says exactly what a change did and stays small; creations and deletions keep the whole object.
-pub(super) fn changed_fields(
-    before: Option<Value>,
-    after: Option<&Value>,
-) -> (Option<Value>, Option<Value>) {
-    match (before, after) {
-        (Some(Value::Object(b)), Some(Value::Object(a))) => {
-            let mut old = serde_json::Map::new();
-            let mut new = serde_json::Map::new();
-            for (k, v) in a {
-                if b.get(k) != Some(v) {
-                    old.insert(k.clone(), b.get(k).cloned().unwrap_or(Value::Null));
-                    new.insert(k.clone(), v.clone());
-                }
-            }
-            for (k, v) in &b {
-                if !a.contains_key(k) {
-                    old.insert(k.clone(), v.clone());
-                    new.insert(k.clone(), Value::Null);
-                }
-            }
-            (Some(Value::Object(old)), Some(Value::Object(new)))
-        }
-        (before, after) => (before, after.cloned()),
-    }
+/// Inserts an audit entry.
+pub(super) fn insert_audit(conn: &Connection, e: &AuditEntry) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        e.tenant_id.to_string(),
+        e.id.to_string(),
+        ts(e.created_at),
+        e.entity_type,
+        e.entity_id.to_string(),
+        e.doc
+    ])?;
+    Ok(())
 }
 
 /// Appends an event to the tenant's log with the next `seq` (committed with the change);
@@ -316,13 +186,6 @@ pub(super) fn emit(
 
 pub(super) fn queue_policy(queue: &Queue) -> QueuePolicy {
     QueuePolicy::from(queue)
-}
-
-pub(super) fn lane_num(l: Lane) -> i64 {
-    match l {
-        Lane::Front => 0,
-        Lane::Normal => 1,
-    }
 }
 
 pub(super) fn load_ticket(conn: &Connection, tenant: Id, id: Id) -> StoreResult<Option<Ticket>> {
@@ -421,10 +284,7 @@ pub(super) fn track_counts(
     before: Option<&Ticket>,
     after: &Ticket,
 ) -> StoreResult<Vec<(Id, i64)>> {
-    let was = before
-        .filter(|b| b.status == TicketStatus::Waiting)
-        .map(|b| b.queue_id);
-    let is = (after.status == TicketStatus::Waiting).then_some(after.queue_id);
+    let (was, is) = (before.and_then(waiting_in), waiting_in(after));
     let mut changed = Vec::new();
     if was != is {
         if let Some(q) = was {
@@ -436,14 +296,7 @@ pub(super) fn track_counts(
     }
     // Ended tickets per queue and day (the lifecycle never leaves these statuses, but a count
     // is kept right for any change).
-    let ended = |t: &Ticket| {
-        matches!(
-            t.status,
-            TicketStatus::Closed | TicketStatus::NoShow | TicketStatus::Cancelled
-        )
-        .then_some((t.queue_id, t.business_day, t.status))
-    };
-    let (was_ended, is_ended) = (before.and_then(ended), ended(after));
+    let (was_ended, is_ended) = (before.and_then(ended_in), ended_in(after));
     if was_ended != is_ended {
         for (key, delta) in [(was_ended, -1), (is_ended, 1)] {
             if let Some((queue, day, status)) = key {

@@ -1,7 +1,8 @@
 //! Tests of the writer: batches, replays, savepoints, migrations.
 
-use super::writer::run_batch;
+use super::writer::SqliteBatch;
 use super::*;
+use crate::store::batch::{BatchConn, run_batch};
 use crate::store::tx::{Tx, TxJob, transact};
 use tokio::sync::oneshot;
 
@@ -213,6 +214,29 @@ async fn a_job_failing_before_writing_leaves_the_batch_alone() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The writer's connection with one transaction statement that always fails.
+struct Broken<'c> {
+    inner: SqliteBatch<'c>,
+    broken: &'static str,
+}
+
+impl BatchConn for Broken<'_> {
+    fn step(&mut self, sql: &str) -> Result<(), String> {
+        if sql == self.broken {
+            return Err(format!("{sql} refused by the test"));
+        }
+        self.inner.step(sql)
+    }
+
+    fn run(&mut self, job: &mut Job, events: &mut Vec<StoredEvent>) -> bool {
+        self.inner.run(job, events)
+    }
+
+    fn changes(&self) -> u64 {
+        self.inner.changes()
+    }
+}
+
 /// When a savepoint statement of the replay fails, a failed job's writes could no longer be
 /// undone alone: the whole batch fails, nothing of it is committed, every caller hears so.
 #[test]
@@ -224,12 +248,9 @@ fn a_failed_savepoint_statement_fails_the_whole_batch() {
         migrate(&path).unwrap();
         let conn = open_writer(&path).unwrap();
         reset_config_cache();
-        let step = |sql: &str| {
-            if sql == broken {
-                Err(rusqlite::Error::InvalidQuery)
-            } else {
-                conn.execute_batch(sql)
-            }
+        let mut writer = Broken {
+            inner: SqliteBatch { conn: &conn },
+            broken,
         };
         let (good_tx, good_rx) = oneshot::channel();
         let (bad_tx, bad_rx) = oneshot::channel();
@@ -249,7 +270,7 @@ fn a_failed_savepoint_statement_fails_the_whole_batch() {
             }),
         ];
         let mut events = Vec::new();
-        let outcome = run_batch(&conn, &step, &mut batch, &mut events);
+        let outcome = run_batch(&mut writer, &mut batch, &mut events);
         assert!(outcome.is_err(), "{broken}: the batch must fail");
         assert!(
             conn.is_autocommit(),

@@ -1,6 +1,7 @@
 //! [`Tx`] on the writer's open SQLite transaction: the repository the services run on.
 
 use super::*;
+use crate::store::shared::{audit_created_entry, audit_entry, ts};
 use crate::store::tx::Tx;
 
 /// The writer's connection inside its open transaction, and the events emitted in it (published
@@ -112,8 +113,7 @@ impl Tx for SqliteTx<'_> {
         after: Option<&Value>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        audit(
-            self.conn,
+        let e = audit_entry(
             tenant,
             actor,
             action,
@@ -122,7 +122,8 @@ impl Tx for SqliteTx<'_> {
             before,
             after,
             now,
-        )
+        )?;
+        insert_audit(self.conn, &e)
     }
 
     fn audit_created(
@@ -135,8 +136,7 @@ impl Tx for SqliteTx<'_> {
         after_json: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        audit_created(
-            self.conn,
+        let e = audit_created_entry(
             tenant,
             actor,
             action,
@@ -144,7 +144,8 @@ impl Tx for SqliteTx<'_> {
             entity_id,
             after_json,
             now,
-        )
+        )?;
+        insert_audit(self.conn, &e)
     }
 
     fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
