@@ -1,4 +1,4 @@
-//! Command line: `serve`, `create-tenant`, `migrate`.
+//! Command line: `serve`, `create-tenant`, `migrate`, `migrate-data`.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -55,6 +55,16 @@ enum Command {
         #[arg(long)]
         with_demo_data: bool,
     },
+    /// Copy every tenant, with its history, events and seqs, from an SQLite database into an
+    /// empty PostgreSQL database (refused when the target holds any data).
+    MigrateData {
+        /// The SQLite database (`sqlite://path` or a path).
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database (`postgres://…`).
+        #[arg(long)]
+        to: String,
+    },
     /// Create the database if needed and apply pending migrations.
     Migrate,
 }
@@ -102,6 +112,29 @@ pub fn main() -> ExitCode {
                     println!(
                         "database {} is up to date",
                         crate::store::describe(&database)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }),
+        Command::MigrateData { from, to } => rt.block_on(async move {
+            let source = match crate::store::sqlite::path_from_url(&from) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            if !crate::store::postgres::is_postgres_url(&to) {
+                return fail("--to must be a postgres:// URL");
+            }
+            match crate::store::copy::sqlite_to_postgres(&source, &to).await {
+                Ok(copied) => {
+                    for (table, n) in copied {
+                        println!("  {table:18} {n} rows");
+                    }
+                    println!(
+                        "copied {} into {}",
+                        source.display(),
+                        crate::store::describe(&to)
                     );
                     ExitCode::SUCCESS
                 }

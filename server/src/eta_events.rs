@@ -48,6 +48,8 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let mut events = state.store.subscribe();
         let mut closing = state.closing.subscribe();
         let mut tick = tokio::time::interval(EVERY);
+        // Several instances on one database: only the elected one emits.
+        let leader = state.store.leadership();
         let mut dirty: HashSet<(Id, Id)> = HashSet::new();
         let mut told: HashMap<(Id, Id), Told> = HashMap::new();
         loop {
@@ -66,6 +68,10 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     Err(RecvError::Closed) => return,
                 },
                 _ = tick.tick() => {
+                    if !*leader.borrow() {
+                        dirty.clear();
+                        continue;
+                    }
                     for (tenant, queue) in std::mem::take(&mut dirty) {
                         let Ok(q) = queues::load(&state, tenant, queue).await else { continue };
                         let Ok(f) = queues::figures(&state, tenant, &q).await else { continue };

@@ -83,6 +83,11 @@ impl TestServer {
         Self::start_in(Database::create().await, config, None).await
     }
 
+    /// Starts a server on `database` (of whichever backend).
+    pub async fn start_on(database: Database) -> TestServer {
+        Self::start_in(database, Config::default(), None).await
+    }
+
     async fn start_in(dir: Database, config: Config, addr: Option<SocketAddr>) -> TestServer {
         let store = dir.open().await;
         let listener = std::net::TcpListener::bind(
@@ -189,6 +194,11 @@ pub struct DownServer {
 }
 
 impl DownServer {
+    /// The database the server ran on.
+    pub fn database(&self) -> &Database {
+        &self.dir
+    }
+
     /// Starts a server again on the same database file and port.
     pub async fn restart(self) -> TestServer {
         TestServer::start_in(self.dir, Config::default(), Some(self.addr)).await

@@ -263,8 +263,9 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// A real `smartqueue-server` process on a fresh database with one tenant (`slug`, admin
-/// `admin@{slug}.test` / `{slug}pass123`), for the benchmark programs. Killed when dropped.
+/// A real `smartqueue-server` process with one tenant (`slug`, admin `admin@{slug}.test` /
+/// `{slug}pass123`), for the benchmark programs and the multi-instance tests. Killed when
+/// dropped.
 pub struct ServerProcess {
     child: std::process::Child,
     pub pid: u32,
@@ -274,67 +275,59 @@ pub struct ServerProcess {
     pub base: String,
     pub admin_email: String,
     pub admin_password: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The `smartqueue-server` binary next to the running program (a benchmark program), or of the
+/// same build (a test under `target/*/deps/`).
+pub fn server_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("dir");
+    let here = dir.join("smartqueue-server");
+    if here.exists() {
+        return here;
+    }
+    let up = dir.parent().expect("target dir").join("smartqueue-server");
+    assert!(
+        up.exists(),
+        "{} missing: cargo build -p smartqueue-server",
+        up.display()
+    );
+    up
 }
 
 impl ServerProcess {
-    /// Creates the tenant with the server's CLI, starts `serve`, waits until healthy.
-    /// `bin` defaults to `smartqueue-server` next to the running program.
+    /// A server on a fresh SQLite file: creates the tenant with the server's CLI, starts
+    /// `serve`, waits until healthy. `bin` defaults to [`server_bin`].
     pub async fn start(bin: Option<std::path::PathBuf>, slug: &str) -> ServerProcess {
-        use std::process::{Command, Stdio};
-        let bin = bin.unwrap_or_else(|| {
-            std::env::current_exe()
-                .expect("current exe")
-                .parent()
-                .expect("dir")
-                .join("smartqueue-server")
-        });
         let dir = tempfile::tempdir().expect("tempdir");
         let db = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let (admin_email, admin_password) =
-            (format!("admin@{slug}.test"), format!("{slug}pass123"));
-        let status = Command::new(&bin)
-            .args([
-                "--database",
-                &db,
-                "create-tenant",
-                "--name",
-                slug,
-                "--slug",
-                slug,
-            ])
-            .args([
-                "--admin-email",
-                &admin_email,
-                "--admin-password",
-                &admin_password,
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .expect("run create-tenant");
-        assert!(status.success(), "create-tenant failed");
+        let bin = bin.unwrap_or_else(server_bin);
+        create_tenant(&bin, &db, slug);
+        let mut server = ServerProcess::serve(&bin, &db, slug).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the database at `url`, whose tenant `slug` already exists (see
+    /// [`create_tenant`]).
+    pub async fn serve(bin: &std::path::Path, url: &str, slug: &str) -> ServerProcess {
+        use std::process::{Command, Stdio};
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("port")
             .local_addr()
             .expect("addr")
             .port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "--database",
-                &db,
-                "serve",
-                "--addr",
-                &addr,
-                "--public-rate-per-minute",
-                "0",
-            ])
+        let child = Command::new(bin)
+            .args(["--database", url, "serve", "--addr", &addr])
+            .args(["--public-rate-per-minute", "0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("start server");
         let base = format!("http://{addr}");
-        for _ in 0..100 {
+        for _ in 0..200 {
             if reqwest::get(format!("{base}/api/v1/health/")).await.is_ok() {
                 break;
             }
@@ -345,9 +338,9 @@ impl ServerProcess {
             child,
             addr,
             base,
-            admin_email,
-            admin_password,
-            _dir: dir,
+            admin_email: format!("admin@{slug}.test"),
+            admin_password: format!("{slug}pass123"),
+            _dir: None,
         }
     }
 
@@ -355,6 +348,33 @@ impl ServerProcess {
     pub async fn admin(&self) -> Api {
         Api::login(&self.base, &self.admin_email, &self.admin_password).await
     }
+
+    /// Kills the process at once (SIGKILL: no shutdown, its connections dropped by the kernel).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates tenant `slug` (admin `admin@{slug}.test` / `{slug}pass123`) in the database at `url`
+/// with the server's CLI.
+pub fn create_tenant(bin: &std::path::Path, url: &str, slug: &str) {
+    let status = std::process::Command::new(bin)
+        .args([
+            "--database",
+            url,
+            "create-tenant",
+            "--name",
+            slug,
+            "--slug",
+            slug,
+        ])
+        .args(["--admin-email", &format!("admin@{slug}.test")])
+        .args(["--admin-password", &format!("{slug}pass123")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run create-tenant");
+    assert!(status.success(), "create-tenant failed");
 }
 
 impl Drop for ServerProcess {

@@ -15,8 +15,15 @@ use crate::error::ApiResult;
 use crate::service::queues::{self, QueueFigures};
 use crate::state::AppState;
 
-async fn health() -> ApiJson<Value> {
-    ApiJson(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// Liveness, version, and whether this instance runs the scheduled jobs (`jobs`: `leader` or
+/// `standby`, for a load balancer's or an operator's eyes).
+async fn health(State(state): State<AppState>) -> ApiJson<Value> {
+    let jobs = if *state.store.leadership().borrow() {
+        "leader"
+    } else {
+        "standby"
+    };
+    ApiJson(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "jobs": jobs }))
 }
 
 async fn audit_logs(
@@ -87,9 +94,12 @@ pub fn routes() -> ApiRouter {
             "/api/v1/health/",
             get(health),
             vec![
-                op(Method::GET, "Liveness and version")
-                    .public()
-                    .returns(200, "Health"),
+                op(
+                    Method::GET,
+                    "Liveness, version and this instance's part in the scheduled jobs",
+                )
+                .public()
+                .returns(200, "Health"),
             ],
         )
         .route(

@@ -191,7 +191,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .schema("Page", free("A page of results: {count, next_offset, previous_offset, results: [...]}"))
         .schema("Patch", free("The fields to change (any subset of the resource's fields except id, tenant_id, created_at)"))
         .schema("QueueStats", free("waiting, active, served_today, no_show_today, cancelled_today, longest_wait_seconds, sla_target_seconds, sla_breached, active_agents, average_service_seconds, eta_next_seconds, eta_next_p90_seconds, staffing"))
-        .schema("Health", free("{status: \"ok\", version}"))
+        .schema("Health", free("{status: \"ok\", version, jobs: \"leader\" | \"standby\"}"))
         .schema("PublicTicket", free("{tenant, number, status, queue, position, eta_seconds, eta_p90_seconds, counter, arrived_at, called_at}"))
         .schema("Html", free("An HTML page"));
     comps = resources::schemas(comps);

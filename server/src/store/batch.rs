@@ -27,6 +27,11 @@ pub trait BatchConn {
     fn changes(&self) -> u64;
     /// What was done in the transaction is gone (rolled back): forget anything cached from it.
     fn forget(&mut self) {}
+    /// Runs just before `COMMIT`, with the events about to be committed (an error fails the
+    /// batch).
+    fn before_commit(&mut self, _events: &[StoredEvent]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Runs `batch` in one transaction and commits it; answers every job, then returns the events
@@ -40,6 +45,7 @@ pub fn commit_batch(conn: &mut dyn BatchConn, batch: Vec<Job>) -> Vec<StoredEven
             let _ = conn.step("ROLLBACK");
             conn.forget();
         })
+        .and_then(|()| conn.before_commit(&events))
         .and_then(|()| {
             conn.step("COMMIT").inspect_err(|_| {
                 conn.forget();

@@ -10,6 +10,7 @@
 //! the first result and never a second ticket.
 
 pub mod batch;
+pub mod copy;
 pub mod postgres;
 pub mod shared;
 pub mod sqlite;
@@ -443,6 +444,9 @@ pub trait Store: Send + Sync + 'static {
     /// Committed events of every tenant, published after their transaction commits (never
     /// before), each exactly once, in commit order.
     fn subscribe(&self) -> crate::bus::Subscription;
+    /// Whether this instance runs the scheduled jobs now (one instance of a deployment at a
+    /// time; a single-instance backend always does).
+    fn leadership(&self) -> tokio::sync::watch::Receiver<bool>;
     /// The tenant's events with `seq > since`, oldest first, at most `limit`.
     async fn events_since(
         &self,

@@ -28,10 +28,14 @@ use tokio_postgres::types::ToSql;
 use super::*;
 use crate::bus::{EventBus, InProcessBus, Subscription};
 use crate::store::batch::{Job, commit_batch};
+use cluster::CHANNEL;
 
+mod cluster;
 mod reads;
 mod tx;
 mod writer;
+
+pub use cluster::ELECTION_EVERY;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/postgres");
@@ -68,12 +72,35 @@ pub struct PgStore {
     pool: Pool,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     bus: Arc<dyn EventBus>,
+    leader: tokio::sync::watch::Receiver<bool>,
+    /// Set when the store is dropped: its background tasks end.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").finish_non_exhaustive()
     }
+}
+
+/// Connects to the database at `url`, applies the embedded migrations it lacks, and returns
+/// its connection settings.
+pub async fn migrate(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
+    let (mut client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Migration(format!("cannot connect to PostgreSQL: {e}")))?;
+    let task = tokio::spawn(connection);
+    embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    drop(client);
+    let _ = task.await;
+    Ok(config)
 }
 
 /// Whether a database URL names PostgreSQL.
@@ -85,20 +112,7 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`), runs the embedded
     /// migrations and starts the writer thread.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
-        let (mut client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| StoreError::Migration(format!("cannot connect to PostgreSQL: {e}")))?;
-        let task = tokio::spawn(connection);
-        embedded::migrations::runner()
-            .run_async(&mut client)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
-        drop(client);
-        let _ = task.await;
+        let config = migrate(url).await?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -111,7 +125,10 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Migration(format!("connection pool: {e}")))?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let bus: Arc<dyn EventBus> =
+            cluster::start_bus(config.clone(), pool.clone(), stopped.clone());
+        let leader = cluster::elect(config.clone(), stopped);
         let publisher = bus.clone();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -125,6 +142,8 @@ impl PgStore {
             pool,
             writer: Mutex::new(Some(tx)),
             bus,
+            leader,
+            stop,
         })
     }
 
@@ -133,6 +152,7 @@ impl PgStore {
         if let Ok(mut w) = self.writer.lock() {
             w.take();
         }
+        let _ = self.stop.send(true);
     }
 }
 

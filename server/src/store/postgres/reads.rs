@@ -306,6 +306,10 @@ impl Store for PgStore {
         self.bus.subscribe()
     }
 
+    fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.leader.clone()
+    }
+
     async fn events_since(
         &self,
         tenant_id: Id,

@@ -84,6 +84,20 @@ impl BatchConn for PgConn {
     fn changes(&self) -> u64 {
         self.changes
     }
+
+    fn before_commit(&mut self, events: &[StoredEvent]) -> Result<(), String> {
+        // Each tenant's last seq of the batch, for the other instances (delivered on commit).
+        let mut last: HashMap<Id, i64> = HashMap::new();
+        for e in events {
+            last.insert(e.tenant_id, e.seq());
+        }
+        for (tenant, seq) in last {
+            let payload = format!("{tenant}:{seq}");
+            self.query("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }
 
 /// Connects, tells `ready` whether it could, then runs batches until the store closes.

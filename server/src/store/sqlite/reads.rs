@@ -272,6 +272,11 @@ impl Store for SqliteStore {
         self.bus.subscribe()
     }
 
+    fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        // One instance on one file: always the leader.
+        tokio::sync::watch::channel(true).1
+    }
+
     async fn events_since(
         &self,
         tenant_id: Id,
