@@ -143,11 +143,22 @@ async fn timed(
 
 /// `clients` clients issue tickets as fast as they can for `duration`.
 pub async fn run_create(api: &Api, queue_id: &Value, clients: usize, duration: Duration) -> Row {
+    run_create_on(std::slice::from_ref(api), queue_id, clients, duration).await
+}
+
+/// [`run_create`] with the clients spread over several instances (client `i` talks to
+/// `apis[i % n]`).
+pub async fn run_create_on(
+    apis: &[Api],
+    queue_id: &Value,
+    clients: usize,
+    duration: Duration,
+) -> Row {
     let deadline = Instant::now() + duration;
     let body = Bytes::from(json!({"queue_id": queue_id, "channel": "kiosk"}).to_string());
     let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let api = api.clone();
+        .map(|i| {
+            let api = apis[i % apis.len()].clone();
             let body = body.clone();
             tokio::spawn(async move {
                 let path = api.tenant_path("tickets/");

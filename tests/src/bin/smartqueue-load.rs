@@ -1,15 +1,21 @@
-//! Load generator: starts a real `smartqueue-server` process on a fresh SQLite file and measures
+//! Load generator: starts real `smartqueue-server` processes on a fresh database and measures
 //! create-ticket and call-next (+ start + close) at several client counts.
 //!
 //! ```sh
 //! cargo build --release -p smartqueue-server -p smartqueue-tests
 //! target/release/smartqueue-load --duration 20 --clients 1,4,16,32
+//! # PostgreSQL (a fresh database on $SMARTQUEUE_TEST_POSTGRES), one or two instances:
+//! target/release/smartqueue-load --backend postgres --instances 2 --clients 32
 //! ```
 
 use std::time::Duration;
 
 use clap::Parser;
-use smartqueue_tests::load::{Row, ServerProcess, rss_mib, run_call_cycle, run_create};
+use smartqueue_tests::Api;
+use smartqueue_tests::load::{
+    Row, ServerProcess, create_tenant, rss_mib, run_call_cycle, run_create_on, server_bin,
+};
+use smartqueue_tests::pg::PgDatabase;
 
 #[derive(Parser)]
 #[command(about = "SmartQueue load generator")]
@@ -26,23 +32,70 @@ struct Args {
     /// Which scenarios: create, call, or all.
     #[arg(long, default_value = "all")]
     scenario: String,
+    /// `sqlite` (a fresh file) or `postgres` (a fresh database, dropped afterwards).
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Server instances on the one database; clients are spread over them.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let server = ServerProcess::start(args.server_bin.clone(), "load").await;
-    let pid = server.pid;
+    let bin = args.server_bin.clone().unwrap_or_else(server_bin);
+    let mut _pg = None;
+    let mut _dir = None;
+    let url = if args.backend == "postgres" {
+        let db = PgDatabase::create().await;
+        let url = db.url.clone();
+        _pg = Some(db);
+        url
+    } else {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        _dir = Some(dir);
+        url
+    };
+    assert!(
+        args.instances == 1 || args.backend == "postgres",
+        "several instances share a PostgreSQL database"
+    );
+    create_tenant(&bin, &url, "load");
+    let mut servers = Vec::new();
+    for _ in 0..args.instances.max(1) {
+        servers.push(ServerProcess::serve(&bin, &url, "load").await);
+    }
+    let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
+    let rss = |pids: &[u32]| {
+        pids.iter()
+            .map(|p| format!("{:.1}", rss_mib(*p).unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = rss_mib(pid).unwrap_or(0.0);
-    eprintln!("server pid {pid}, idle RSS {idle_rss:.1} MiB");
-    let admin = server.admin().await;
+    let idle_rss = rss(&pids);
+    eprintln!(
+        "{} on {}: {} instance(s), pids {pids:?}, idle RSS {idle_rss} MiB",
+        bin.display(),
+        args.backend,
+        servers.len()
+    );
+    let admin = servers[0].admin().await;
+    // The same admin on every instance.
+    let admins: Vec<Api> = servers
+        .iter()
+        .map(|s| Api {
+            base: s.base.clone(),
+            ..admin.clone()
+        })
+        .collect();
     let q = admin.queue("A", "fifo").await;
     let d = Duration::from_secs(args.duration);
     let mut rows: Vec<Row> = Vec::new();
     if args.scenario == "all" || args.scenario == "create" {
         for &c in &args.clients {
-            let row = run_create(&admin, &q["id"], c, d).await;
+            let row = run_create_on(&admins, &q["id"], c, d).await;
             eprintln!("{}", row.markdown());
             rows.push(row);
         }
@@ -51,24 +104,26 @@ async fn main() {
         let max = args.clients.iter().copied().max().unwrap_or(1);
         let mut agents = Vec::new();
         for i in 0..max {
-            agents.push(admin.agent(&format!("agent{i}@load.test"), &[&q]).await);
+            let agent = admin.agent(&format!("agent{i}@load.test"), &[&q]).await;
+            let at = &servers[i % servers.len()];
+            agents.push(Api {
+                base: at.base.clone(),
+                ..agent
+            });
         }
-        eprintln!(
-            "{} agents ready, server RSS {:.1} MiB",
-            agents.len(),
-            rss_mib(pid).unwrap_or(0.0)
-        );
+        eprintln!("{} agents ready, server RSS {} MiB", agents.len(), rss(&pids));
         for &c in &args.clients {
             let row = run_call_cycle(&agents[..c], d, &q["id"], &admin).await;
             eprintln!("{}", row.markdown());
             rows.push(row);
         }
     }
-    let busy_rss = rss_mib(pid).unwrap_or(0.0);
+    let busy_rss = rss(&pids);
     println!("| scenario | clients | ok/s | errors | p50 ms | p90 ms | p99 ms |");
     println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         println!("{}", r.markdown());
     }
-    println!("\nserver RSS: idle {idle_rss:.1} MiB, after load {busy_rss:.1} MiB");
+    println!("\nserver RSS: idle {idle_rss} MiB, after load {busy_rss} MiB");
+    drop(servers);
 }
