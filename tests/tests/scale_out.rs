@@ -252,3 +252,24 @@ async fn the_jobs_leader_killed_hands_over_to_the_other_instance() {
     }
     println!("jobs taken over {:?} after SIGKILL", at.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_sent_to_both_instances_at_once_makes_one_ticket() {
+    let (_db, a, b) = two_instances().await;
+    let admin = a.admin().await;
+    let q = admin.queue("A", "fifo").await;
+    let on_b = via(&admin, &b);
+    for round in 0..10 {
+        let key = format!("kiosk-retry-{round}");
+        let body = json!({"queue_id": q["id"]});
+        let (url_a, url_b) = (admin.t("tickets/"), on_b.t("tickets/"));
+        let (x, y) = tokio::join!(
+            admin.post_idem(&url_a, &body, &key),
+            on_b.post_idem(&url_b, &body, &key)
+        );
+        assert_eq!((x.status.as_u16(), y.status.as_u16()), (201, 201), "{:?} / {:?}", x.body, y.body);
+        assert_eq!(x.body["id"], y.body["id"], "round {round}: the same ticket");
+    }
+    let list = admin.get(&admin.t("tickets/?limit=100")).await.expect(200);
+    assert_eq!(list["count"], 10, "one ticket per key");
+}

@@ -158,13 +158,16 @@ impl Tx for PgTx<'_> {
         let key = policy.key(t);
         let (tenant, queue) = (t.tenant_id.to_string(), t.queue_id.to_string());
         let (lane, seq) = (lane_num(t.lane), i64::from(t.sequence));
-        let behind = self.count(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = $1 AND queue_id = $2 AND status = 'waiting'
-               AND (lane, deadline_us, queued_at_us, sequence) > ($3, $4, $5, $6) LIMIT 256) s",
+        // The tickets behind (usually none: a new ticket is last) and the line's length, in one
+        // round trip.
+        let row = self.conn.query_opt(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM tickets WHERE tenant_id = $1 AND queue_id = $2 AND status = 'waiting'
+                       AND (lane, deadline_us, queued_at_us, sequence) > ($3, $4, $5, $6) LIMIT 256) s),
+                    COALESCE((SELECT waiting FROM queue_waiting WHERE tenant_id = $1 AND queue_id = $2), 0)",
             &[&tenant, &queue, &lane, &key.deadline_us, &key.queued_at_us, &seq],
         )?;
+        let (behind, total): (i64, i64) = row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0));
         if behind < POSITION_SCAN {
-            let total = i64::from(self.waiting_count(t.tenant_id, t.queue_id)?);
             return Ok(Some(to_u32((total - behind).max(1))));
         }
         let ahead = self.count(
@@ -339,20 +342,18 @@ impl Tx for PgTx<'_> {
 
     fn emit(&mut self, tenant: Id, event: Event, now: DateTime<Utc>) -> StoreResult<(i64, String)> {
         // The tenant's row stays locked until the commit: seqs are gap-free and in commit order
-        // across every instance.
+        // across every instance. One round trip: the seq and the event row together.
+        let json = event.data_json()?;
         let row = self
             .conn
             .query_opt(
-                "UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq, slug",
-                &[&tenant.to_string()],
+                "WITH s AS (UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq, slug),
+                      e AS (INSERT INTO events (tenant_id, seq, type, at, data) SELECT $1, last_event_seq, $2, $3, $4 FROM s)
+                 SELECT last_event_seq, slug FROM s",
+                &[&tenant.to_string(), &event.kind(), &ts(now), &json],
             )?
             .ok_or(StoreError::NotFound("tenant"))?;
         let (seq, slug): (i64, String) = (row.get(0), row.get(1));
-        let json = event.data_json()?;
-        self.conn.execute(
-            "INSERT INTO events (tenant_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)",
-            &[&tenant.to_string(), &seq, &event.kind(), &ts(now), &json],
-        )?;
         self.events.push(StoredEvent {
             tenant_id: tenant,
             envelope: Envelope {

@@ -70,10 +70,21 @@ impl PgConn {
     }
 }
 
+/// The advisory lock every instance's write transaction takes first: one batch at a time
+/// across the deployment, so two batches can never lock shared rows (a tenant's seq, a queue's
+/// counters and lengths) in opposite orders and deadlock. Each instance still commits many jobs
+/// per batch, and batches grow while they wait.
+const WRITE_LOCK: i64 = 0x5351_5752_4954; // "SQWRIT"
+
 impl BatchConn for PgConn {
     fn step(&mut self, sql: &str) -> Result<(), String> {
+        let sql = if sql == "BEGIN" {
+            std::borrow::Cow::Owned(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+        } else {
+            std::borrow::Cow::Borrowed(sql)
+        };
         self.rt
-            .block_on(self.client.batch_execute(sql))
+            .block_on(self.client.batch_execute(&sql))
             .map_err(|e| StoreError::from(e).to_string())
     }
 
@@ -100,32 +111,36 @@ impl BatchConn for PgConn {
     }
 }
 
-/// Connects, tells `ready` whether it could, then runs batches until the store closes.
+/// Opens the writer's connection on a runtime of its own.
+fn connect(config: &tokio_postgres::Config) -> StoreResult<PgConn> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Migration(format!("writer runtime: {e}")))?;
+    let (client, connection) = rt
+        .block_on(config.connect(NoTls))
+        .map_err(|e| StoreError::Migration(format!("cannot connect to PostgreSQL: {e}")))?;
+    // Driven whenever the writer waits for a statement (a current-thread runtime runs its tasks
+    // inside `block_on`).
+    rt.spawn(connection);
+    Ok(PgConn {
+        rt,
+        client,
+        statements: HashMap::new(),
+        changes: 0,
+    })
+}
+
+/// Connects, tells `ready` whether it could, then runs batches until the store closes. A lost
+/// connection (database restarted, network cut) is opened again before the next batch; the
+/// jobs of a batch it failed were answered with the error, none is committed twice.
 pub(super) fn writer_loop(
     config: tokio_postgres::Config,
     rx: mpsc::Receiver<Job>,
     bus: Arc<dyn EventBus>,
     ready: tokio::sync::oneshot::Sender<StoreResult<()>>,
 ) {
-    let connected = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| StoreError::Migration(format!("writer runtime: {e}")))
-        .and_then(|rt| {
-            let (client, connection) = rt
-                .block_on(config.connect(NoTls))
-                .map_err(|e| StoreError::Migration(format!("cannot connect to PostgreSQL: {e}")))?;
-            // Driven whenever the writer waits for a statement (a current-thread runtime runs
-            // its tasks inside `block_on`).
-            rt.spawn(connection);
-            Ok(PgConn {
-                rt,
-                client,
-                statements: HashMap::new(),
-                changes: 0,
-            })
-        });
-    let mut conn = match connected {
+    let mut conn = match connect(&config) {
         Ok(c) => {
             let _ = ready.send(Ok(()));
             c
@@ -141,6 +156,20 @@ pub(super) fn writer_loop(
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
+            }
+        }
+        if conn.client.is_closed() {
+            match connect(&config) {
+                Ok(c) => conn = c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the PostgreSQL writer cannot reconnect");
+                    // Answered as not committed; the next batch tries again.
+                    for job in batch {
+                        job.answer(Err(e.to_string()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    continue;
+                }
             }
         }
         let events = commit_batch(&mut conn, batch);
