@@ -267,7 +267,13 @@ async fn one_idempotency_key_sent_to_both_instances_at_once_makes_one_ticket() {
             admin.post_idem(&url_a, &body, &key),
             on_b.post_idem(&url_b, &body, &key)
         );
-        assert_eq!((x.status.as_u16(), y.status.as_u16()), (201, 201), "{:?} / {:?}", x.body, y.body);
+        assert_eq!(
+            (x.status.as_u16(), y.status.as_u16()),
+            (201, 201),
+            "{:?} / {:?}",
+            x.body,
+            y.body
+        );
         assert_eq!(x.body["id"], y.body["id"], "round {round}: the same ticket");
     }
     let list = admin.get(&admin.t("tickets/?limit=100")).await.expect(200);

@@ -111,7 +111,11 @@ async fn main() {
                 ..agent
             });
         }
-        eprintln!("{} agents ready, server RSS {} MiB", agents.len(), rss(&pids));
+        eprintln!(
+            "{} agents ready, server RSS {} MiB",
+            agents.len(),
+            rss(&pids)
+        );
         for &c in &args.clients {
             let row = run_call_cycle(&agents[..c], d, &q["id"], &admin).await;
             eprintln!("{}", row.markdown());
