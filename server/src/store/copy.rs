@@ -208,7 +208,8 @@ pub enum Cell {
 }
 
 impl Cell {
-    fn sql(&self) -> &(dyn ToSql + Sync) {
+    /// The value as a statement parameter.
+    pub(crate) fn sql(&self) -> &(dyn ToSql + Sync) {
         match self {
             Cell::Null => &None::<String>,
             Cell::Text(s) => s,

@@ -223,6 +223,9 @@ pub trait TxJob: Send {
     fn run(&mut self, tx: &mut dyn Tx) -> bool;
     /// Answers the caller once the transaction's fate is known (`Err` = not committed).
     fn answer(self: Box<Self>, committed: Result<(), String>);
+    /// The backend found, after the job returned, that one of its writes failed (a statement
+    /// sent without waiting for its answer): the job failed with `error`.
+    fn fail(&mut self, error: StoreError);
 }
 
 /// A closure and the channel its caller waits on.
@@ -246,6 +249,10 @@ where
 
     fn answer(self: Box<Self>, committed: Result<(), String>) {
         let _ = self.reply.send(settle(self.result, committed));
+    }
+
+    fn fail(&mut self, error: StoreError) {
+        self.result = Some(Err(error));
     }
 }
 

@@ -11,6 +11,7 @@ use smartqueue_core::{
 
 use super::writer::PgConn;
 use super::*;
+use crate::store::copy::Cell;
 use crate::store::shared::{
     AuditEntry, audit_created_entry, audit_entry, ended_in, lane_num, ts, waiting_in,
 };
@@ -58,20 +59,31 @@ impl PgTx<'_> {
         doc: &T,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn.send(
             "INSERT INTO entities (tenant_id, kind, id, created_at, doc) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (tenant_id, kind, id) DO UPDATE SET doc = excluded.doc",
-            &[&tenant.to_string(), &kind.as_str(), &id.to_string(), &ts(now), &serde_json::to_string(doc)?],
-        )?;
-        Ok(())
+            vec![
+                text(tenant),
+                Cell::Text(kind.as_str().into()),
+                text(id),
+                Cell::Text(ts(now)),
+                Cell::Text(serde_json::to_string(doc)?),
+            ],
+        )
     }
 
     fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn.send(
             "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&e.tenant_id.to_string(), &e.id.to_string(), &ts(e.created_at), &e.entity_type, &e.entity_id.to_string(), &e.doc],
-        )?;
-        Ok(())
+            vec![
+                text(e.tenant_id),
+                text(e.id),
+                Cell::Text(ts(e.created_at)),
+                Cell::Text(e.entity_type.clone()),
+                text(e.entity_id),
+                Cell::Text(e.doc.clone()),
+            ],
+        )
     }
 
     fn count(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<i64> {
@@ -91,6 +103,11 @@ impl PgTx<'_> {
         )?;
         Ok(row.map(|r| r.get(0)).unwrap_or(0))
     }
+}
+
+/// An id as a sent statement's parameter.
+fn text(id: Id) -> Cell {
+    Cell::Text(id.to_string())
 }
 
 fn num(n: u32) -> i64 {
@@ -205,22 +222,21 @@ impl Tx for PgTx<'_> {
 
     fn update_ticket(&mut self, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()> {
         let key = policy.key(t);
-        self.conn.execute(
+        self.conn.send(
             "UPDATE tickets SET queue_id = $3, status = $4, agent_id = $5, lane = $6, deadline_us = $7, queued_at_us = $8, doc = $9
              WHERE tenant_id = $1 AND id = $2",
-            &[
-                &t.tenant_id.to_string(),
-                &t.id.to_string(),
-                &t.queue_id.to_string(),
-                &t.status.as_str(),
-                &t.agent_id.map(|a| a.to_string()),
-                &lane_num(t.lane),
-                &key.deadline_us,
-                &key.queued_at_us,
-                &serde_json::to_string(t)?,
+            vec![
+                text(t.tenant_id),
+                text(t.id),
+                text(t.queue_id),
+                Cell::Text(t.status.as_str().into()),
+                t.agent_id.map_or(Cell::Null, text),
+                Cell::Int(lane_num(t.lane)),
+                Cell::Int(key.deadline_us),
+                Cell::Int(key.queued_at_us),
+                Cell::Text(serde_json::to_string(t)?),
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn track_counts(
@@ -242,10 +258,16 @@ impl Tx for PgTx<'_> {
         if was_ended != is_ended {
             for (key, delta) in [(was_ended, -1i64), (is_ended, 1)] {
                 if let Some((queue, day, status)) = key {
-                    self.conn.execute(
+                    self.conn.send(
                         "INSERT INTO queue_day_counts (tenant_id, queue_id, business_day, status, n) VALUES ($1, $2, $3, $4, $5)
                          ON CONFLICT (tenant_id, queue_id, business_day, status) DO UPDATE SET n = queue_day_counts.n + excluded.n",
-                        &[&after.tenant_id.to_string(), &queue.to_string(), &day.to_string(), &status.as_str(), &delta],
+                        vec![
+                            text(after.tenant_id),
+                            text(queue),
+                            Cell::Text(day.to_string()),
+                            Cell::Text(status.as_str().into()),
+                            Cell::Int(delta),
+                        ],
                     )?;
                 }
             }
@@ -333,11 +355,15 @@ impl Tx for PgTx<'_> {
         at: DateTime<Utc>,
         seconds: u32,
     ) -> StoreResult<()> {
-        self.conn.execute(
+        self.conn.send(
             "INSERT INTO service_times (tenant_id, queue_id, closed_at_us, seconds) VALUES ($1, $2, $3, $4)",
-            &[&tenant.to_string(), &queue.to_string(), &at.timestamp_micros(), &num(seconds)],
-        )?;
-        Ok(())
+            vec![
+                text(tenant),
+                text(queue),
+                Cell::Int(at.timestamp_micros()),
+                Cell::Int(num(seconds)),
+            ],
+        )
     }
 
     fn emit(&mut self, tenant: Id, event: Event, now: DateTime<Utc>) -> StoreResult<(i64, String)> {

@@ -2,32 +2,99 @@
 //! through [`crate::store::batch`].
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::tx::PgTx;
 use super::*;
 use crate::store::batch::BatchConn;
+use crate::store::copy::Cell;
 
-/// The writer's connection: statements prepared once, and the rows changed so far (the batch
-/// runner's sign that a failed job needs an undo).
+/// A statement sent without waiting for its answer.
+type Sent = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>>>>;
+
+/// The writer's connection: statements prepared once, the rows changed so far (the batch
+/// runner's sign that a failed job needs an undo), and the statements sent but not yet answered.
+///
+/// A write whose result no service reads (an audit entry, a ticket or agent update, a service
+/// time) is *sent*: queued on the connection at once and answered later, so the job goes on
+/// without waiting for a round trip. PostgreSQL runs a connection's statements in the order
+/// they were sent, so a later query sees it; its answer is collected while the writer waits
+/// for any later statement, and all of them before the job counts as done.
 pub(super) struct PgConn {
     rt: tokio::runtime::Runtime,
-    client: Client,
+    client: Arc<Client>,
     statements: HashMap<String, Statement>,
     changes: u64,
+    sent: FuturesUnordered<Sent>,
+    /// The first failure among the sent statements of the running job.
+    failed: Option<tokio_postgres::Error>,
 }
 
 impl PgConn {
+    /// Waits for `make`'s statement, collecting the answers of sent statements meanwhile.
+    fn wait<T, Fut>(&mut self, make: impl FnOnce(Arc<Client>) -> Fut) -> StoreResult<T>
+    where
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let PgConn {
+            rt,
+            client,
+            sent,
+            changes,
+            failed,
+            ..
+        } = self;
+        let fut = make(client.clone());
+        let result = rt.block_on(async {
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(done) = sent.next(), if !sent.is_empty() => match done {
+                        Ok(n) => *changes += n,
+                        Err(e) => {
+                            *changes += 1;
+                            failed.get_or_insert(e);
+                        }
+                    },
+                    r = &mut fut => return r,
+                }
+            }
+        });
+        result.map_err(|e| {
+            // A failed statement aborts the PostgreSQL transaction: the batch must replay. An
+            // earlier sent statement's failure is the cause worth reporting.
+            self.changes += 1;
+            self.failed.take().unwrap_or(e).into()
+        })
+    }
+
+    /// Collects every sent statement's answer; the first failure, if any.
+    fn settle(&mut self) -> Option<StoreError> {
+        while let Some(done) = self.rt.block_on(self.sent.next()) {
+            match done {
+                Ok(n) => self.changes += n,
+                Err(e) => {
+                    self.changes += 1;
+                    self.failed.get_or_insert(e);
+                }
+            }
+        }
+        self.failed.take().map(StoreError::from)
+    }
+
     fn statement(&mut self, sql: &str) -> StoreResult<Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.rt.block_on(self.client.prepare(sql)).map_err(|e| {
-            // A failed statement aborts the PostgreSQL transaction: the batch must replay.
-            self.changes += 1;
-            StoreError::from(e)
-        })?;
+        let owned = sql.to_owned();
+        let s = self.wait(|c| async move { c.prepare(&owned).await })?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -35,38 +102,42 @@ impl PgConn {
     /// Runs a query and returns its rows.
     pub(super) fn query(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
         let s = self.statement(sql)?;
-        self.rt
-            .block_on(self.client.query(&s, params))
-            .map_err(|e| {
-                self.changes += 1;
-                e.into()
-            })
+        self.wait(|c| async move { c.query(&s, params).await })
     }
 
     /// Runs a query returning at most one row.
     pub(super) fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<Option<Row>> {
         let s = self.statement(sql)?;
-        self.rt
-            .block_on(self.client.query_opt(&s, params))
-            .map_err(|e| {
-                self.changes += 1;
-                e.into()
-            })
+        self.wait(|c| async move { c.query_opt(&s, params).await })
     }
 
     /// Runs a statement and returns how many rows it changed.
     pub(super) fn execute(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<u64> {
         let s = self.statement(sql)?;
-        match self.rt.block_on(self.client.execute(&s, params)) {
-            Ok(n) => {
-                self.changes += n;
-                Ok(n)
-            }
-            Err(e) => {
+        let n = self.wait(|c| async move { c.execute(&s, params).await })?;
+        self.changes += n;
+        Ok(n)
+    }
+
+    /// Sends a write whose result nobody reads, without waiting for it (see [`PgConn`]).
+    pub(super) fn send(&mut self, sql: &str, params: Vec<Cell>) -> StoreResult<()> {
+        let s = self.statement(sql)?;
+        let client = self.client.clone();
+        let mut fut: Sent = Box::pin(async move {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Cell::sql).collect();
+            client.execute(&s, &refs).await
+        });
+        // Polled once here: that queues the statement on the connection now, before any later
+        // one, which is what keeps the transaction's order.
+        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(n)) => self.changes += n,
+            Poll::Ready(Err(e)) => {
                 self.changes += 1;
-                Err(e.into())
+                return Err(e.into());
             }
+            Poll::Pending => self.sent.push(fut),
         }
+        Ok(())
     }
 }
 
@@ -78,6 +149,9 @@ const WRITE_LOCK: i64 = 0x5351_5752_4954; // "SQWRIT"
 
 impl BatchConn for PgConn {
     fn step(&mut self, sql: &str) -> Result<(), String> {
+        if let Some(e) = self.settle() {
+            return Err(e.to_string());
+        }
         let sql = if sql == "BEGIN" {
             std::borrow::Cow::Owned(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
         } else {
@@ -89,7 +163,15 @@ impl BatchConn for PgConn {
     }
 
     fn run(&mut self, job: &mut Job, events: &mut Vec<StoredEvent>) -> bool {
-        job.run(&mut PgTx { conn: self, events })
+        let ok = job.run(&mut PgTx { conn: self, events });
+        // A job is done when its sent statements are answered; one that failed fails the job.
+        match self.settle() {
+            Some(e) => {
+                job.fail(e);
+                false
+            }
+            None => ok,
+        }
     }
 
     fn changes(&self) -> u64 {
@@ -125,9 +207,11 @@ fn connect(config: &tokio_postgres::Config) -> StoreResult<PgConn> {
     rt.spawn(connection);
     Ok(PgConn {
         rt,
-        client,
+        client: Arc::new(client),
         statements: HashMap::new(),
         changes: 0,
+        sent: FuturesUnordered::new(),
+        failed: None,
     })
 }
 

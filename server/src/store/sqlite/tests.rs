@@ -92,6 +92,10 @@ impl<F: Fn(&mut dyn Tx) -> StoreResult<()> + Send> TxJob for TestJob<F> {
             let _ = reply.send(crate::store::tx::settle(self.result.take(), committed));
         }
     }
+
+    fn fail(&mut self, error: StoreError) {
+        self.result = Some(Err(error));
+    }
 }
 
 /// A job that fails after it has written must be undone alone, events included, while the
