@@ -16,6 +16,8 @@ PACKAGES=(build-essential pkg-config file)
   xvfb xauth x11-utils xdotool imagemagick openbox keyutils fonts-dejavu-core
   # the console's end-to-end test drives the real window through WebKit's WebDriver
   webkit2gtk-driver
+  # the server's pages are checked in a real browser (tests/tests/page_headers.rs)
+  chromium
   # the display's spoken announcements (speech engine; aplay plays them where there is a sound card)
   espeak-ng alsa-utils
 )

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod doc;
 pub mod extract;
 pub mod floor;
+pub mod headers;
 pub mod members;
 pub mod misc;
 pub mod public;
@@ -215,8 +216,15 @@ async fn schema_json() -> Response {
         .into_response()
 }
 
-async fn docs_page() -> axum::response::Html<&'static str> {
-    axum::response::Html(doc::DOCS_HTML)
+async fn docs_page() -> impl IntoResponse {
+    static POLICY: std::sync::OnceLock<axum::http::HeaderValue> = std::sync::OnceLock::new();
+    let policy = POLICY
+        .get_or_init(|| headers::policy_for(doc::DOCS_HTML))
+        .clone();
+    (
+        [(axum::http::header::CONTENT_SECURITY_POLICY, policy)],
+        axum::response::Html(doc::DOCS_HTML),
+    )
 }
 
 /// The whole router over `state`.
@@ -235,6 +243,7 @@ pub fn router(state: AppState) -> Router {
         // A panicking handler answers 500 (then `internal`, below) instead of a cut connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

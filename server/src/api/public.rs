@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::Method;
-use axum::response::Html;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde_json::{Value, json};
 use smartqueue_core::TicketStatus;
@@ -69,11 +69,20 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The tracking page's style (its only inline block; the policy allows exactly this).
+const PAGE_STYLE: &str =
+    "body{font-family:sans-serif;margin:0;background:#0b2538;color:#fff;text-align:center}
+main{padding:10vh 5vw}h1{font-size:22vw;margin:0}p{font-size:6vw;margin:2vh 0}small{opacity:.7}";
+
 /// The page the QR code opens: number, state, place in line and wait; refreshes itself.
 async fn ticket_page(
     State(state): State<AppState>,
     ApiPath((slug, token)): ApiPath<(String, String)>,
-) -> ApiResult<Html<String>> {
+) -> ApiResult<impl IntoResponse> {
+    static POLICY: std::sync::OnceLock<axum::http::HeaderValue> = std::sync::OnceLock::new();
+    let policy = POLICY
+        .get_or_init(|| super::headers::policy_for(&format!("<style>{PAGE_STYLE}</style>")))
+        .clone();
     let v = status(&state, &slug, &token).await?;
     let text = |k: &str| escape(v[k].as_str().unwrap_or_default());
     let status: Option<TicketStatus> = serde_json::from_value(v["status"].clone()).ok();
@@ -103,18 +112,21 @@ async fn ticket_page(
         Some(TicketStatus::NoShow) => "Absent lors de l'appel / Missed your call".into(),
         Some(TicketStatus::Cancelled) | None => "Annulé / Cancelled".into(),
     };
-    Ok(Html(format!(
+    let page = Html(format!(
         r#"<!doctype html><html lang="fr"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="15">
 <title>{number} — {tenant}</title>
-<style>body{{font-family:sans-serif;margin:0;background:#0b2538;color:#fff;text-align:center}}
-main{{padding:10vh 5vw}}h1{{font-size:22vw;margin:0}}p{{font-size:6vw;margin:2vh 0}}small{{opacity:.7}}</style></head>
+<style>{PAGE_STYLE}</style></head>
 <body><main><small>{tenant} · {queue}</small><h1 id="number">{number}</h1><p id="state">{line}</p>
 <small>Cette page se met à jour toute seule. / This page updates by itself.</small></main></body></html>"#,
         number = text("number"),
         tenant = text("tenant"),
         queue = text("queue"),
-    )))
+    ));
+    Ok((
+        [(axum::http::header::CONTENT_SECURITY_POLICY, policy)],
+        page,
+    ))
 }
 
 /// Public tracking routes.
