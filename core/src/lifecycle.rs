@@ -87,10 +87,23 @@ impl fmt::Display for ActionKind {
     }
 }
 
+/// Transfers a ticket may go through by default: a ticket bounced between queues without end
+/// would grow its document and the event log without bound.
+pub const MAX_TRANSFERS: u32 = 20;
+/// Hops a ticket keeps in its history (the latest; [`Ticket::transfer_count`] counts them all).
+pub const HOP_HISTORY: usize = 10;
+
+fn default_transfer_limit() -> u32 {
+    MAX_TRANSFERS
+}
+
 /// Arguments of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     pub to_queue_id: Id,
+    /// Transfers the ticket may have had before this one is refused (the server's setting).
+    #[serde(default = "default_transfer_limit")]
+    pub limit: u32,
     #[serde(default)]
     pub placement: Placement,
     #[serde(default)]
@@ -185,6 +198,9 @@ pub enum TransitionError {
         action: ActionKind,
         status: TicketStatus,
     },
+    /// The ticket was already transferred as often as allowed.
+    #[error("this ticket was already transferred {limit} times; serve it or close it")]
+    TooManyTransfers { limit: u32 },
 }
 
 impl TransitionError {
@@ -192,6 +208,7 @@ impl TransitionError {
     pub fn code(&self) -> &'static str {
         match self {
             TransitionError::NotAllowed { .. } => "invalid_transition",
+            TransitionError::TooManyTransfers { .. } => "too_many_transfers",
         }
     }
 }
@@ -238,6 +255,13 @@ pub fn apply(
         status: from,
     })?;
 
+    if let Action::Transfer(tr) = &action {
+        // Tickets stored before the count existed count their hops.
+        let done = ticket.transfer_count.max(ticket.transfers.len() as u32);
+        if done >= tr.limit {
+            return Err(TransitionError::TooManyTransfers { limit: tr.limit });
+        }
+    }
     let mut t = ticket.clone();
     t.status = to;
     t.updated_at = now;
@@ -294,6 +318,11 @@ pub fn apply(
                 by_agent_id: tr.by_agent_id,
                 at: now,
             });
+            t.transfer_count = ticket.transfer_count.max(ticket.transfers.len() as u32) + 1;
+            if t.transfers.len() > HOP_HISTORY {
+                let excess = t.transfers.len() - HOP_HISTORY;
+                t.transfers.drain(..excess);
+            }
             t.queue_id = tr.to_queue_id;
             let (lane, queued_at) = match tr.placement {
                 Placement::Front => (Lane::Front, now),

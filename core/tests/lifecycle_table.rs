@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use smartqueue_core::lifecycle::{
-    Action, ActionKind, TicketEventKind, Transfer, TransitionError, apply,
+    Action, ActionKind, HOP_HISTORY, MAX_TRANSFERS, TicketEventKind, Transfer, TransitionError,
+    apply,
 };
 use smartqueue_core::{Lane, Placement, Ticket, TicketStatus};
 use uuid::Uuid;
@@ -45,6 +46,7 @@ fn action(kind: ActionKind, target: Uuid) -> Action {
         ActionKind::Resume => Action::Resume,
         ActionKind::Transfer => Action::Transfer(Transfer {
             to_queue_id: target,
+            limit: MAX_TRANSFERS,
             placement: Placement::End,
             reason: Some("needs a specialist".into()),
             by_agent_id: None,
@@ -200,6 +202,7 @@ fn transfer_keeps_the_ticket_and_places_it_by_policy() {
     let transfer = |placement| {
         Action::Transfer(Transfer {
             to_queue_id: target,
+            limit: MAX_TRANSFERS,
             placement,
             reason: Some("wrong desk".into()),
             by_agent_id: Some(agent),
@@ -245,6 +248,7 @@ fn transfer_keeps_the_ticket_and_places_it_by_policy() {
         &end,
         Action::Transfer(Transfer {
             to_queue_id: origin,
+            limit: MAX_TRANSFERS,
             placement: Placement::End,
             reason: None,
             by_agent_id: None,
@@ -255,4 +259,41 @@ fn transfer_keeps_the_ticket_and_places_it_by_policy() {
     .ticket;
     assert_eq!(back.transfers.len(), 2);
     assert_eq!(back.transfers[1].from_queue_id, target);
+}
+
+/// A ticket bounced between queues is refused at the limit, and keeps only its latest hops
+/// while counting them all.
+#[test]
+fn transfers_are_bounded_and_the_history_keeps_the_latest_hops() {
+    let now = Utc::now();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut t = Ticket::waiting(Uuid::new_v4(), a, "A001".into(), 1, now.date_naive(), now);
+    for i in 0..MAX_TRANSFERS {
+        let to = if i % 2 == 0 { b } else { a };
+        let action = Action::Transfer(Transfer {
+            to_queue_id: to,
+            limit: MAX_TRANSFERS,
+            placement: Placement::End,
+            reason: Some(format!("hop {i}")),
+            by_agent_id: None,
+        });
+        t = apply(&t, action, now).unwrap().ticket;
+        assert!(t.transfers.len() <= HOP_HISTORY);
+    }
+    assert_eq!(t.transfer_count, MAX_TRANSFERS);
+    assert_eq!(t.transfers.len(), HOP_HISTORY);
+    assert_eq!(
+        t.transfers.last().unwrap().reason.as_deref(),
+        Some(format!("hop {}", MAX_TRANSFERS - 1).as_str()),
+        "the latest hop is kept"
+    );
+    let again = Action::Transfer(Transfer {
+        to_queue_id: b,
+        limit: MAX_TRANSFERS,
+        placement: Placement::End,
+        reason: None,
+        by_agent_id: None,
+    });
+    let refused = apply(&t, again, now).unwrap_err();
+    assert_eq!(refused.code(), "too_many_transfers");
 }

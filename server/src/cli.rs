@@ -38,6 +38,9 @@ enum Command {
         /// Proxies whose X-Forwarded-For is trusted (comma-separated addresses).
         #[arg(long, env = "SMARTQUEUE_TRUSTED_PROXIES", value_delimiter = ',')]
         trusted_proxies: Vec<IpAddr>,
+        /// Transfers one ticket may go through before they are refused.
+        #[arg(long, env = "SMARTQUEUE_MAX_TRANSFERS", default_value_t = smartqueue_core::lifecycle::MAX_TRANSFERS)]
+        max_transfers: u32,
         /// Requests per minute per client address on public and sign-in routes (0 = off).
         #[arg(long, env = "SMARTQUEUE_PUBLIC_RATE_PER_MINUTE", default_value_t = 120)]
         public_rate_per_minute: u32,
@@ -176,6 +179,7 @@ pub fn main() -> ExitCode {
             addr,
             demo,
             trusted_proxies,
+            max_transfers,
             public_rate_per_minute,
         } => rt.block_on(async move {
             let store: Arc<dyn Store> = match crate::store::open(&database).await {
@@ -205,6 +209,7 @@ pub fn main() -> ExitCode {
             let config = Config {
                 trusted_proxies,
                 public_rate_per_minute,
+                max_transfers_per_ticket: max_transfers,
                 ..Config::default()
             };
             let app = match crate::app(store, config).await {

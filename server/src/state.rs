@@ -24,6 +24,8 @@ pub struct Config {
     pub login_failures_per_ip: usize,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Transfers one ticket may go through (then `too_many_transfers`).
+    pub max_transfers_per_ticket: u32,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             login_failures_per_account: 5,
             login_failures_per_ip: 50,
             max_body_bytes: 64 * 1024,
+            max_transfers_per_ticket: smartqueue_core::lifecycle::MAX_TRANSFERS,
         }
     }
 }

@@ -211,7 +211,11 @@ pub struct Ticket {
     pub paused_seconds: u32,
     #[serde(serialize_with = "crate::timefmt::option::serialize")]
     pub closed_at: Option<DateTime<Utc>>,
+    /// The latest hops, at most [`crate::lifecycle::HOP_HISTORY`] (older ones are dropped).
     pub transfers: Vec<TransferHop>,
+    /// How many times the ticket was transferred in all (the hops kept are the latest).
+    #[serde(default)]
+    pub transfer_count: u32,
     #[serde(serialize_with = "crate::timefmt::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::timefmt::serialize")]
@@ -265,6 +269,7 @@ impl Ticket {
             paused_seconds: 0,
             closed_at: None,
             transfers: Vec::new(),
+            transfer_count: 0,
             created_at: now,
             updated_at: now,
         }

@@ -229,6 +229,7 @@ async fn act(
             }
             Action::Transfer(Transfer {
                 to_queue_id: input.to_queue_id,
+                limit: state.config.max_transfers_per_ticket,
                 placement: input.placement,
                 reason: input.reason,
                 by_agent_id: ctx.agent_id,
