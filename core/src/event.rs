@@ -35,8 +35,9 @@ pub struct TicketEvent {
     pub redacted: bool,
 }
 
-/// Ticket fields a public place never receives.
-const CUSTOMER_FIELDS: [&str; 3] = ["customer_name", "customer_phone", "customer_id"];
+/// Ticket fields a public place or a customer never receives: who the customer is, and which
+/// agent holds the ticket (a screen shows the counter, from the call's `display`).
+const PRIVATE_FIELDS: [&str; 4] = ["customer_name", "customer_phone", "customer_id", "agent_id"];
 
 impl Serialize for TicketEvent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -62,7 +63,7 @@ impl Serialize for TicketEvent {
         // Rare (once per event, for all the screens that share it): through a JSON value.
         let mut v = serde_json::to_value(&full).map_err(serde::ser::Error::custom)?;
         if let Some(m) = v.as_object_mut() {
-            for f in CUSTOMER_FIELDS {
+            for f in PRIVATE_FIELDS {
                 m.remove(f);
             }
         }
@@ -259,8 +260,8 @@ impl Event {
     }
 
     /// The event as a screen in a public place or a customer may see it: no customer's name,
-    /// phone or id, no staff notes (transfer reasons, which agent moved a ticket). Other events
-    /// are unchanged.
+    /// phone or id, no agent's id, no staff notes (transfer reasons, which agent moved a ticket).
+    /// Other events are unchanged.
     pub fn public(&self) -> Event {
         let mut e = self.clone();
         if let Some(t) = e.ticket_mut() {
@@ -268,6 +269,7 @@ impl Event {
             t.ticket.customer_name = None;
             t.ticket.customer_phone = None;
             t.ticket.customer_id = None;
+            t.ticket.agent_id = None;
             for hop in &mut t.ticket.transfers {
                 hop.reason = None;
                 hop.by_agent_id = None;

@@ -258,7 +258,7 @@ fn the_public_view_drops_customer_details_and_staff_notes() {
     let e = Event::TicketTransferred(TicketEvent::new(t, Some(1)));
     let public = e.public();
     let data: Value = serde_json::from_str(&public.data_json().unwrap()).unwrap();
-    for gone in ["customer_name", "customer_phone", "customer_id"] {
+    for gone in ["customer_name", "customer_phone", "customer_id", "agent_id"] {
         assert!(data.get(gone).is_none(), "{gone}: {data}");
     }
     assert!(data["transfers"][0]["reason"].is_null());

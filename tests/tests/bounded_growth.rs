@@ -8,7 +8,10 @@ use smartqueue_tests::TestServer;
 async fn transferring_one_ticket_in_a_loop_stops_at_the_limit() {
     let server = TestServer::start().await;
     let admin = server.tenant("bank").await;
-    let (qa, qb) = (admin.queue("A", "fifo").await, admin.queue("B", "fifo").await);
+    let (qa, qb) = (
+        admin.queue("A", "fifo").await,
+        admin.queue("B", "fifo").await,
+    );
     let t = admin
         .post(&admin.t("tickets/"), &json!({"queue_id": qa["id"]}))
         .await
@@ -32,9 +35,16 @@ async fn transferring_one_ticket_in_a_loop_stops_at_the_limit() {
     assert_eq!(refused.status, 409, "{:?}", refused.body);
     assert_eq!(refused.body["code"], "too_many_transfers");
     assert!(refused.body["detail"].as_str().unwrap().contains("20"));
-    let ticket = admin.get(&admin.t(&format!("tickets/{id}/"))).await.expect(200);
+    let ticket = admin
+        .get(&admin.t(&format!("tickets/{id}/")))
+        .await
+        .expect(200);
     assert_eq!(ticket["transfer_count"], 20);
-    assert_eq!(ticket["transfers"].as_array().unwrap().len(), 10, "the latest hops only");
+    assert_eq!(
+        ticket["transfers"].as_array().unwrap().len(),
+        10,
+        "the latest hops only"
+    );
     assert!(
         ticket.to_string().len() < 10_000,
         "the document stays small: {} bytes",
@@ -42,6 +52,9 @@ async fn transferring_one_ticket_in_a_loop_stops_at_the_limit() {
     );
     // The line is intact: the ticket still waits, once.
     assert_eq!(ticket["status"], "waiting");
-    let waiting = admin.get(&admin.t("tickets/?status=waiting")).await.expect(200);
+    let waiting = admin
+        .get(&admin.t("tickets/?status=waiting"))
+        .await
+        .expect(200);
     assert_eq!(waiting["count"], 1);
 }

@@ -317,7 +317,9 @@ mod tests {
                     Delivery::Public => {
                         let sent: serde_json::Value =
                             serde_json::from_str(&event.public().data_json().unwrap()).unwrap();
-                        for private in ["customer_name", "customer_phone", "customer_id"] {
+                        for private in
+                            ["customer_name", "customer_phone", "customer_id", "agent_id"]
+                        {
                             assert!(
                                 sent.get(private).is_none(),
                                 "{} to {name}: {sent}",
