@@ -58,3 +58,56 @@ async fn transferring_one_ticket_in_a_loop_stops_at_the_limit() {
         .expect(200);
     assert_eq!(waiting["count"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_text_over_its_limit_is_refused_naming_the_field() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("A", "fifo").await;
+    let long = |n: usize| "x".repeat(n);
+    let cases = [
+        (
+            "sites/",
+            json!({"name": "S", "address": long(501)}),
+            "address",
+        ),
+        (
+            "services/",
+            json!({"name": "S", "description": long(2001)}),
+            "description",
+        ),
+        ("sites/", json!({"name": long(201)}), "name"),
+        (
+            "members/",
+            json!({"email": "a@bank.test", "password": "password123", "role": "agent", "first_name": long(101)}),
+            "first_name",
+        ),
+        (
+            "members/",
+            json!({"email": "b@bank.test", "password": long(257), "role": "agent"}),
+            "password",
+        ),
+        (
+            "tickets/",
+            json!({"queue_id": q["id"], "customer_name": long(201)}),
+            "customer_name",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let r = admin.post(&admin.t(path), &body).await;
+        assert_eq!(r.status, 400, "{path} {field}: {:?}", r.body);
+        assert_eq!(r.body["code"], "validation_error");
+        assert!(
+            r.body["detail"].as_str().unwrap().starts_with(field),
+            "{path}: {:?}",
+            r.body
+        );
+    }
+    let signin = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/jwt/token/", server.url()))
+        .json(&json!({"email": "admin@bank.test", "password": long(10_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signin.status(), 400);
+}

@@ -98,6 +98,8 @@ async fn token(
     ClientIp(ip): ClientIp,
     ApiJson(input): ApiJson<TokenIn>,
 ) -> ApiResult<ApiJson<Value>> {
+    super::resources::at_most("email", &input.email, 254)?;
+    super::resources::at_most("password", &input.password, 256)?;
     if let Some(wait) = state.throttle.blocked(&input.email, ip) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -161,6 +161,7 @@ impl Resource for Kiosk {
         non_empty("name", &self.name, 100)?;
         check_common(&self.language, &self.queue_ids)?;
         if let Some(p) = &self.printer {
+            super::resources::at_most("printer", p, 200)?;
             let tcp = p.strip_prefix("tcp://").is_some_and(|a| {
                 a.rsplit_once(':')
                     .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok())

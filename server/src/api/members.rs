@@ -49,6 +49,8 @@ async fn create(
     if input.role == Role::Admin && ctx.role != Role::Admin {
         return Err(ApiError::forbidden("only an admin can add an admin"));
     }
+    super::resources::at_most("first_name", &input.first_name, 100)?;
+    super::resources::at_most("last_name", &input.last_name, 100)?;
     let email = input.email.trim().to_lowercase();
     if !email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace) {
         return Err(ApiError::validation("email: not a valid e-mail address"));
@@ -61,6 +63,8 @@ async fn create(
         if password.chars().count() < 8 {
             return Err(ApiError::validation("password: at least 8 characters"));
         }
+        // Hashing is deliberately costly; a megabyte "password" must not make it more so.
+        super::resources::at_most("password", &password, 256)?;
         auth::hash_password_async(password).await?
     };
     let member = crate::service::members::add(

@@ -66,6 +66,14 @@ pub(super) fn non_empty(name: &str, v: &str, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// A free-text field that may be empty, refused above `max` characters.
+pub(super) fn at_most(name: &str, v: &str, max: usize) -> ApiResult<()> {
+    if v.chars().count() > max {
+        return Err(field(name, &format!("at most {max} characters")));
+    }
+    Ok(())
+}
+
 fn default_true() -> bool {
     true
 }
@@ -120,6 +128,7 @@ impl Resource for Site {
 
     fn validate(&self) -> ApiResult<()> {
         non_empty("name", &self.name, 200)?;
+        at_most("address", &self.address, 500)?;
         parse_timezone(&self.timezone).map_err(|e| field("timezone", &e.to_string()))?;
         if self.latitude.is_some_and(|l| !(-90.0..=90.0).contains(&l)) {
             return Err(field("latitude", "must be between -90 and 90"));
@@ -185,6 +194,7 @@ impl Resource for Service {
 
     fn validate(&self) -> ApiResult<()> {
         non_empty("name", &self.name, 200)?;
+        at_most("description", &self.description, 2000)?;
         if !(1..=86_400).contains(&self.default_service_seconds) {
             return Err(field(
                 "default_service_seconds",
