@@ -524,6 +524,25 @@ async fn offline_issues_need_a_lease_replace_unanswered_attempts_and_can_be_take
     );
     let r = k.post(&url, &offline(5002, "not-hex", None)).await;
     assert_eq!(r.status, 400);
+    // Issued, it says, hours before its number was leased (or tomorrow): it would jump the line.
+    for issued_at in [
+        Utc::now() - chrono::Duration::hours(3),
+        Utc::now() + chrono::Duration::hours(1),
+    ] {
+        let early = json!({"queue_id": q["id"], "offline": {
+            "business_day": day, "sequence": 5003, "issued_at": issued_at,
+            "tracking_token": "12".repeat(24)}});
+        let r = k.post(&url, &early).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("offline.issued_at"),
+            "{}",
+            r.body
+        );
+    }
 
     // The QR code's page and JSON, without login.
     let page = reqwest::get(format!("{}/t/bank/{token}", server.url()))

@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use smartqueue_core::event::{DeviceRef, Event};
-use smartqueue_core::numbering::{LEASE_SIZE, OFFLINE_FIRST, format_number};
+use smartqueue_core::numbering::{LEASE_SIZE, OFFLINE_FIRST, format_number, start_of_day};
 use smartqueue_core::{Id, Kiosk, Queue, Ticket, TicketStatus};
 
 use crate::store::tx::{Tx, transact};
@@ -17,6 +17,9 @@ use crate::store::{
     Actor, ClaimOutcome, DeviceAuth, DeviceKind, IdempotencyKey, Kind, LeaseRef, NewPairing,
     NumberLease, OfflineIssue, Store, StoreError, StoreResult,
 };
+
+/// How far a kiosk's clock may be off the server's.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Stores a code a device shows; `false` when the code is taken (the caller draws another).
 pub async fn start_pairing(
@@ -223,6 +226,7 @@ pub fn offline_ticket_in(
     tx: &mut dyn Tx,
     tenant: Id,
     queue: &Queue,
+    tz: chrono_tz::Tz,
     o: &OfflineIssue,
     now: DateTime<Utc>,
 ) -> StoreResult<(Ticket, Option<Id>)> {
@@ -231,10 +235,20 @@ pub fn offline_ticket_in(
         queue: queue.id,
         day: o.business_day,
     };
-    if !tx.leased_to(tenant, &lease, o.sequence)? {
+    let Some(leased_at) = tx.leased_at(tenant, &lease, o.sequence)? else {
         return Err(StoreError::Invalid(format!(
             "offline.sequence: {} of {} was not leased to this kiosk",
             o.sequence, o.business_day
+        )));
+    };
+    // A ticket cannot have been issued before its number was leased, nor before its business
+    // day began, nor in the future: a kiosk cannot jump the line by claiming an early time.
+    let earliest = leased_at.max(start_of_day(o.business_day, tz)) - CLOCK_SKEW;
+    if o.issued_at < earliest || o.issued_at > now + CLOCK_SKEW {
+        return Err(StoreError::Invalid(format!(
+            "offline.issued_at: must lie between {} (its number's lease, or the start of {}) and now",
+            earliest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            o.business_day
         )));
     }
     let token_ok = (32..=96).contains(&o.tracking_token.len())

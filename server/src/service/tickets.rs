@@ -123,7 +123,7 @@ fn create_in(
             t
         }
         Some(o) => {
-            let (t, superseded) = devices::offline_ticket_in(tx, tenant, &queue, o, now)?;
+            let (t, superseded) = devices::offline_ticket_in(tx, tenant, &queue, tz, o, now)?;
             // The customer holds the printed ticket: the online attempt whose answer never came
             // goes.
             if let Some(ghost) = superseded {

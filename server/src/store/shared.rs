@@ -16,6 +16,13 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// An instant as stored, parsed (a malformed one is a fault of the server).
+pub fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Internal(format!("stored instant {s:?}: {e}")))
+}
+
 /// The stored number of a calling-order lane (lower is called first).
 pub fn lane_num(l: Lane) -> i64 {
     match l {

@@ -68,8 +68,14 @@ pub trait Tx {
         day: NaiveDate,
         n: u32,
     ) -> StoreResult<Option<u32>>;
-    /// Whether `n` lies in one of this kiosk's leases for the queue's day.
-    fn leased_to(&mut self, tenant: Id, lease: &LeaseRef, n: u32) -> StoreResult<bool>;
+    /// When the lease of this kiosk holding `n` (for the queue's day) was made; None when `n`
+    /// was not leased to it.
+    fn leased_at(
+        &mut self,
+        tenant: Id,
+        lease: &LeaseRef,
+        n: u32,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
     /// Records numbers `first..=last` leased to a kiosk.
     fn insert_lease(
         &mut self,

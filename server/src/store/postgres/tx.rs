@@ -315,13 +315,25 @@ impl Tx for PgTx<'_> {
         Ok(row.map(|r| to_u32(r.get(0))))
     }
 
-    fn leased_to(&mut self, tenant: Id, lease: &LeaseRef, n: u32) -> StoreResult<bool> {
+    fn leased_at(
+        &mut self,
+        tenant: Id,
+        lease: &LeaseRef,
+        n: u32,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
         let row = self.conn.query_opt(
-            "SELECT EXISTS (SELECT 1 FROM number_leases WHERE tenant_id = $1 AND queue_id = $2 AND business_day = $3
-               AND kiosk_id = $4 AND first <= $5 AND $5 <= last)",
-            &[&tenant.to_string(), &lease.queue.to_string(), &lease.day.to_string(), &lease.kiosk.to_string(), &num(n)],
+            "SELECT created_at FROM number_leases WHERE tenant_id = $1 AND queue_id = $2 AND business_day = $3
+               AND kiosk_id = $4 AND first <= $5 AND $5 <= last",
+            &[
+                &tenant.to_string(),
+                &lease.queue.to_string(),
+                &lease.day.to_string(),
+                &lease.kiosk.to_string(),
+                &num(n),
+            ],
         )?;
-        Ok(row.is_some_and(|r| r.get(0)))
+        row.map(|r| crate::store::shared::parse_ts(&r.get::<_, String>(0)))
+            .transpose()
     }
 
     fn insert_lease(

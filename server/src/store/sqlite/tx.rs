@@ -294,17 +294,24 @@ impl Tx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn leased_to(&mut self, tenant: Id, lease: &LeaseRef, n: u32) -> StoreResult<bool> {
-        Ok(self
+    fn leased_at(
+        &mut self,
+        tenant: Id,
+        lease: &LeaseRef,
+        n: u32,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let at: Option<String> = self
             .conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3
-                   AND kiosk_id = ?4 AND first <= ?5 AND ?5 <= last)",
+                "SELECT created_at FROM number_leases WHERE tenant_id = ?1 AND queue_id = ?2 AND business_day = ?3
+                   AND kiosk_id = ?4 AND first <= ?5 AND ?5 <= last",
             )?
             .query_row(
                 params![tenant.to_string(), lease.queue.to_string(), lease.day.to_string(), lease.kiosk.to_string(), n],
                 |r| r.get(0),
-            )?)
+            )
+            .optional()?;
+        at.map(|a| crate::store::shared::parse_ts(&a)).transpose()
     }
 
     fn insert_lease(
