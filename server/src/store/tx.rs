@@ -17,6 +17,7 @@ use smartqueue_core::{
 };
 use tokio::sync::oneshot;
 
+use super::shared::{AuditEntry, audit_created_entry, audit_entry};
 use super::{
     Actor, DeviceKind, IdempotencyKey, Kind, LeaseRef, Member, NewPairing, Pairing, RefreshRecord,
     RefreshToken, Store, StoreError, StoreResult,
@@ -97,6 +98,8 @@ pub trait Tx {
     /// Appends an event to the tenant's log with the next seq; returns the seq and the payload
     /// JSON as stored.
     fn emit(&mut self, tenant: Id, event: Event, now: DateTime<Utc>) -> StoreResult<(i64, String)>;
+    /// Appends an audit entry as made by [`super::shared`].
+    fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
     /// Appends an audit entry (only the changed fields of before/after are kept).
     #[allow(clippy::too_many_arguments)]
     fn audit(
@@ -109,7 +112,19 @@ pub trait Tx {
         before: Option<Value>,
         after: Option<&Value>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let e = audit_entry(
+            tenant,
+            actor,
+            action,
+            entity_type,
+            entity_id,
+            before,
+            after,
+            now,
+        )?;
+        self.insert_audit(&e)
+    }
     /// Appends the audit entry of a creation whose document is already serialized.
     #[allow(clippy::too_many_arguments)]
     fn audit_created(
@@ -121,7 +136,18 @@ pub trait Tx {
         entity_id: Id,
         after_json: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let e = audit_created_entry(
+            tenant,
+            actor,
+            action,
+            entity_type,
+            entity_id,
+            after_json,
+            now,
+        )?;
+        self.insert_audit(&e)
+    }
 
     /// Stores an entity document (inserting or replacing it).
     fn put_entity(

@@ -12,9 +12,7 @@ use smartqueue_core::{
 use super::writer::PgConn;
 use super::*;
 use crate::store::copy::Cell;
-use crate::store::shared::{
-    AuditEntry, audit_created_entry, audit_entry, ended_in, lane_num, ts, waiting_in,
-};
+use crate::store::shared::{AuditEntry, ended_in, lane_num, ts, waiting_in};
 use crate::store::tx::Tx;
 
 /// The writer's connection inside its open transaction, and the events emitted in it.
@@ -68,20 +66,6 @@ impl PgTx<'_> {
                 text(id),
                 Cell::Text(ts(now)),
                 Cell::Text(serde_json::to_string(doc)?),
-            ],
-        )
-    }
-
-    fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        self.conn.send(
-            "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES ($1, $2, $3, $4, $5, $6)",
-            vec![
-                text(e.tenant_id),
-                text(e.id),
-                Cell::Text(ts(e.created_at)),
-                Cell::Text(e.entity_type.clone()),
-                text(e.entity_id),
-                Cell::Text(e.doc.clone()),
             ],
         )
     }
@@ -404,52 +388,6 @@ impl Tx for PgTx<'_> {
         Ok((seq, json))
     }
 
-    fn audit(
-        &mut self,
-        tenant: Id,
-        actor: &Actor,
-        action: &str,
-        entity_type: &str,
-        entity_id: Id,
-        before: Option<Value>,
-        after: Option<&Value>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let e = audit_entry(
-            tenant,
-            actor,
-            action,
-            entity_type,
-            entity_id,
-            before,
-            after,
-            now,
-        )?;
-        self.insert_audit(&e)
-    }
-
-    fn audit_created(
-        &mut self,
-        tenant: Id,
-        actor: &Actor,
-        action: &str,
-        entity_type: &str,
-        entity_id: Id,
-        after_json: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let e = audit_created_entry(
-            tenant,
-            actor,
-            action,
-            entity_type,
-            entity_id,
-            after_json,
-            now,
-        )?;
-        self.insert_audit(&e)
-    }
-
     fn put_entity(
         &mut self,
         tenant: Id,
@@ -675,6 +613,20 @@ impl Tx for PgTx<'_> {
             &[&token_hash, &tenant.to_string(), &kind.as_str(), &device.to_string(), &ts(now)],
         )?;
         Ok(())
+    }
+
+    fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
+        self.conn.send(
+            "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                text(e.tenant_id),
+                text(e.id),
+                Cell::Text(ts(e.created_at)),
+                Cell::Text(e.entity_type.clone()),
+                text(e.entity_id),
+                Cell::Text(e.doc.clone()),
+            ],
+        )
     }
 
     fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {

@@ -1,7 +1,7 @@
 //! [`Tx`] on the writer's open SQLite transaction: the repository the services run on.
 
 use super::*;
-use crate::store::shared::{audit_created_entry, audit_entry, ts};
+use crate::store::shared::{AuditEntry, ts};
 use crate::store::tx::Tx;
 
 /// The writer's connection inside its open transaction, and the events emitted in it (published
@@ -102,50 +102,8 @@ impl Tx for SqliteTx<'_> {
         emit(self.conn, self.events, tenant, event, now)
     }
 
-    fn audit(
-        &mut self,
-        tenant: Id,
-        actor: &Actor,
-        action: &str,
-        entity_type: &str,
-        entity_id: Id,
-        before: Option<Value>,
-        after: Option<&Value>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let e = audit_entry(
-            tenant,
-            actor,
-            action,
-            entity_type,
-            entity_id,
-            before,
-            after,
-            now,
-        )?;
-        insert_audit(self.conn, &e)
-    }
-
-    fn audit_created(
-        &mut self,
-        tenant: Id,
-        actor: &Actor,
-        action: &str,
-        entity_type: &str,
-        entity_id: Id,
-        after_json: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let e = audit_created_entry(
-            tenant,
-            actor,
-            action,
-            entity_type,
-            entity_id,
-            after_json,
-            now,
-        )?;
-        insert_audit(self.conn, &e)
+    fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
+        insert_audit(self.conn, e)
     }
 
     fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
