@@ -138,7 +138,8 @@ async fn sequence(bus: Arc<PgBus>, pool: Pool, mut hearing: tmpsc::UnboundedRece
     }
 }
 
-/// The tenant's committed events with `after < seq <= upto`, oldest first.
+/// The tenant's committed events with `after < seq <= upto`, oldest first (read in pages of
+/// [`CATCH_UP`], all of them).
 async fn read(pool: &Pool, tenant: Id, after: i64, upto: i64) -> Vec<StoredEvent> {
     let result: StoreResult<Vec<StoredEvent>> = async {
         let client = pool.get().await?;
@@ -146,13 +147,24 @@ async fn read(pool: &Pool, tenant: Id, after: i64, upto: i64) -> Vec<StoredEvent
             .query_one("SELECT slug FROM tenants WHERE id = $1", &[&tenant.to_string()])
             .await?
             .get(0);
-        let rows = client
-            .query(
-                "SELECT seq, type, at, data FROM events WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
-                &[&tenant.to_string(), &after, &upto, &CATCH_UP],
-            )
-            .await?;
-        rows.iter().map(|r| stored_event(tenant, &slug, r)).collect()
+        let mut out: Vec<StoredEvent> = Vec::new();
+        let mut from = after;
+        loop {
+            let rows = client
+                .query(
+                    "SELECT seq, type, at, data FROM events WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+                    &[&tenant.to_string(), &from, &upto, &CATCH_UP],
+                )
+                .await?;
+            let full = rows.len() as i64 == CATCH_UP;
+            for r in &rows {
+                out.push(stored_event(tenant, &slug, r)?);
+            }
+            match out.last() {
+                Some(e) if full => from = e.seq(),
+                _ => return Ok(out),
+            }
+        }
     }
     .await;
     result.unwrap_or_else(|e| {
