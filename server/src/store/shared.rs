@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use smartqueue_core::event::{Envelope, Event};
 
-use super::{Actor, StoreError, StoreResult, StoredEvent};
+use super::{Actor, StoreError, StoreResult, StoredEvent, TicketFilter};
 
 /// An instant as stored (RFC 3339, microseconds, `Z`).
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -43,6 +43,40 @@ pub fn ended_in(t: &Ticket) -> Option<(Id, NaiveDate, TicketStatus)> {
         TicketStatus::Closed | TicketStatus::NoShow | TicketStatus::Cancelled
     )
     .then_some((t.queue_id, t.business_day, t.status))
+}
+
+/// The statements of a ticket list (`$n` parameters, which both backends read): the count, the
+/// page in its order (a waiting list in calling order, anything else newest first), and their
+/// arguments.
+pub fn ticket_list_sql(tenant: Id, f: &TicketFilter) -> (String, String, Vec<String>) {
+    let mut cond = String::from("tenant_id = $1");
+    let mut args: Vec<String> = vec![tenant.to_string()];
+    let mut and = |column: &str, value: String| {
+        args.push(value);
+        cond.push_str(&format!(" AND {column} = ${}", args.len()));
+    };
+    if let Some(q) = f.queue_id {
+        and("queue_id", q.to_string());
+    }
+    if let Some(st) = f.status {
+        and("status", st.as_str().to_owned());
+    }
+    if let Some(d) = f.business_day {
+        and("business_day", d.to_string());
+    }
+    let order = if f.status == Some(TicketStatus::Waiting) {
+        "lane, deadline_us, queued_at_us, sequence"
+    } else {
+        "created_at DESC, sequence DESC"
+    };
+    (
+        format!("SELECT COUNT(*) FROM tickets WHERE {cond}"),
+        format!(
+            "SELECT doc FROM tickets WHERE {cond} ORDER BY {order} LIMIT {} OFFSET {}",
+            f.limit, f.offset
+        ),
+        args,
+    )
 }
 
 /// An `events` row (`seq, type, at, data`) as the envelope it is published as.

@@ -36,6 +36,22 @@ pub(super) struct PgConn {
     failed: Option<tokio_postgres::Error>,
 }
 
+/// Counts a sent statement's answer: the rows it changed, or its failure (the first one kept;
+/// a failure aborts the transaction, so it counts as a change that forces the replay).
+fn record(
+    changes: &mut u64,
+    failed: &mut Option<tokio_postgres::Error>,
+    done: Result<u64, tokio_postgres::Error>,
+) {
+    match done {
+        Ok(n) => *changes += n,
+        Err(e) => {
+            *changes += 1;
+            failed.get_or_insert(e);
+        }
+    }
+}
+
 impl PgConn {
     /// Waits for `make`'s statement, collecting the answers of sent statements meanwhile.
     fn wait<T, Fut>(&mut self, make: impl FnOnce(Arc<Client>) -> Fut) -> StoreResult<T>
@@ -56,13 +72,7 @@ impl PgConn {
             loop {
                 tokio::select! {
                     biased;
-                    Some(done) = sent.next(), if !sent.is_empty() => match done {
-                        Ok(n) => *changes += n,
-                        Err(e) => {
-                            *changes += 1;
-                            failed.get_or_insert(e);
-                        }
-                    },
+                    Some(done) = sent.next(), if !sent.is_empty() => record(changes, failed, done),
                     r = &mut fut => return r,
                 }
             }
@@ -78,13 +88,7 @@ impl PgConn {
     /// Collects every sent statement's answer; the first failure, if any.
     fn settle(&mut self) -> Option<StoreError> {
         while let Some(done) = self.rt.block_on(self.sent.next()) {
-            match done {
-                Ok(n) => self.changes += n,
-                Err(e) => {
-                    self.changes += 1;
-                    self.failed.get_or_insert(e);
-                }
-            }
+            record(&mut self.changes, &mut self.failed, done);
         }
         self.failed.take().map(StoreError::from)
     }

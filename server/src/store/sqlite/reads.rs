@@ -157,32 +157,10 @@ impl Store for SqliteStore {
 
     async fn list_tickets(&self, tenant_id: Id, f: TicketFilter) -> StoreResult<Page<Ticket>> {
         self.read(move |conn| {
-            let mut cond = String::from("tenant_id = ?1");
-            let mut args: Vec<String> = vec![tenant_id.to_string()];
-            if let Some(q) = f.queue_id {
-                args.push(q.to_string());
-                cond.push_str(&format!(" AND queue_id = ?{}", args.len()));
-            }
-            if let Some(s) = f.status {
-                args.push(s.as_str().to_owned());
-                cond.push_str(&format!(" AND status = ?{}", args.len()));
-            }
-            if let Some(d) = f.business_day {
-                args.push(d.to_string());
-                cond.push_str(&format!(" AND business_day = ?{}", args.len()));
-            }
-            let order = if f.status == Some(TicketStatus::Waiting) {
-                "lane, deadline_us, queued_at_us, sequence"
-            } else {
-                "created_at DESC, sequence DESC"
-            };
+            let (count_sql, sql, args) = crate::store::shared::ticket_list_sql(tenant_id, &f);
             let count: i64 = conn
-                .prepare(&format!("SELECT COUNT(*) FROM tickets WHERE {cond}"))?
+                .prepare(&count_sql)?
                 .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
-            let sql = format!(
-                "SELECT doc FROM tickets WHERE {cond} ORDER BY {order} LIMIT {} OFFSET {}",
-                f.limit, f.offset
-            );
             let mut stmt = conn.prepare(&sql)?;
             let results = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| {
