@@ -280,3 +280,66 @@ async fn one_idempotency_key_sent_to_both_instances_at_once_makes_one_ticket() {
     let list = admin.get(&admin.t("tickets/?limit=100")).await.expect(200);
     assert_eq!(list["count"], 10, "one ticket per key");
 }
+
+/// Each instance's writer remembers what it wrote (queue settings, counters, line lengths,
+/// tickets) and trusts it only while nobody else wrote: whatever one instance changes, the
+/// other's next write starts from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_instance_changes_the_other_writes_on() {
+    let (_db, a, b) = two_instances().await;
+    let on_a = a.admin().await;
+    let on_b = via(&on_a, &b);
+    let q = on_a.queue("A", "fifo").await;
+    let qid = q["id"].as_str().unwrap().to_owned();
+    let queue_url = format!("queues/{qid}/");
+    let create = |api: &Api| {
+        let (api, qid) = (api.clone(), qid.clone());
+        async move {
+            api.post(&api.t("tickets/"), &json!({"queue_id": qid}))
+                .await
+        }
+    };
+    // A remembers the open queue; B closes it: A refuses the next ticket.
+    let first = create(&on_a).await.expect(201);
+    on_b.patch(&on_b.t(&queue_url), &json!({"is_active": false}))
+        .await
+        .expect(200);
+    let refused = create(&on_a).await;
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], "queue_closed");
+    on_b.patch(&on_b.t(&queue_url), &json!({"is_active": true}))
+        .await
+        .expect(200);
+    // Numbers and positions follow whichever instance issued the last one.
+    let mut tickets = vec![first];
+    for api in [&on_a, &on_b, &on_a, &on_b] {
+        tickets.push(create(api).await.expect(201));
+    }
+    let seqs: Vec<i64> = tickets
+        .iter()
+        .map(|t| t["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "gap-free across instances");
+    let positions: Vec<i64> = tickets
+        .iter()
+        .map(|t| t["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    // B calls the first and cancels the last; A's next ticket stands behind the three left.
+    let agent = on_a.agent("agent@scale.test", &[&q]).await;
+    let called = via(&agent, &b)
+        .post(&agent.t("agents/call-next/"), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(called["ticket"]["sequence"], 1);
+    on_b.act(tickets[4]["id"].as_str().unwrap(), "cancel").await;
+    let next = create(&on_a).await.expect(201);
+    assert_eq!(next["sequence"], 6);
+    assert_eq!(next["position"], 4, "behind tickets 2, 3 and 4: {next}");
+    // A starts serving the ticket B called: it must see it called, by this agent (a ticket A
+    // still remembered waiting could not start).
+    let serving = agent
+        .act(called["ticket"]["id"].as_str().unwrap(), "start_service")
+        .await;
+    assert_eq!(serving["status"], "in_service", "{serving}");
+}

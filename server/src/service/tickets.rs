@@ -138,15 +138,20 @@ fn create_in(
     t.customer_name = new.customer_name.clone();
     t.customer_phone = new.customer_phone.clone();
     let policy = QueuePolicy::from(&queue);
-    tx.insert_ticket(&t, &policy).map_err(|e| match e {
+    // A backend may report the insert's unique violation (a number or token already taken) at
+    // a later statement of the job (PostgreSQL sends it without waiting): caught over all three.
+    let (changed, pos) = (|| {
+        tx.insert_ticket(&t, &policy)?;
+        let changed = tx.track_counts(None, &t)?;
+        Ok((changed, tx.position(&t, &policy)?))
+    })()
+    .map_err(|e| match e {
         StoreError::Unique(_) => StoreError::conflict(
             "number_taken",
             format!("ticket {} already exists", t.number),
         ),
         other => other,
     })?;
-    let changed = tx.track_counts(None, &t)?;
-    let pos = tx.position(&t, &policy)?;
     let data = ticket_event(&t, pos, &changed);
     let (_, data_json) = tx.emit(tenant, Event::TicketCreated(data), now)?;
     metrics::counter!("smartqueue_tickets_created_total").increment(1);

@@ -27,6 +27,12 @@ pub trait BatchConn {
     fn changes(&self) -> u64;
     /// What was done in the transaction is gone (rolled back): forget anything cached from it.
     fn forget(&mut self) {}
+    /// The first pass ran every job without a failure that needs an undo: write anything held
+    /// back; `false` if that failed (the batch is then replayed, job by job, to find whose
+    /// write it was).
+    fn finish(&mut self) -> bool {
+        true
+    }
     /// Runs just before `COMMIT`, with the events about to be committed (an error fails the
     /// batch).
     fn before_commit(&mut self, _events: &[StoredEvent]) -> Result<(), String> {
@@ -40,17 +46,12 @@ pub fn commit_batch(conn: &mut dyn BatchConn, batch: Vec<Job>) -> Vec<StoredEven
     let mut batch = batch;
     let mut events = Vec::new();
     let committed = run_batch(conn, &mut batch, &mut events)
+        .and_then(|()| conn.before_commit(&events))
+        .and_then(|()| conn.step("COMMIT"))
         .inspect_err(|_| {
             // Whatever was left open of the batch goes (an error when nothing is open).
-            let _ = conn.step("ROLLBACK");
             conn.forget();
-        })
-        .and_then(|()| conn.before_commit(&events))
-        .and_then(|()| {
-            conn.step("COMMIT").inspect_err(|_| {
-                conn.forget();
-                let _ = conn.step("ROLLBACK");
-            })
+            let _ = conn.step("ROLLBACK");
         });
     // Callers are answered first: publishing wakes every subscribed session (ten thousand
     // screens, say), and an answer queued behind them reached the agent who called ~100 ms
@@ -86,7 +87,7 @@ pub fn run_batch(
             }
         }
     }
-    if clean {
+    if clean && conn.finish() {
         return Ok(());
     }
     conn.forget();

@@ -347,6 +347,9 @@ pub async fn sqlite_to_postgres(
         }
         copied.push((*table, rows.len()));
     }
+    // Tells any running server that what it remembers of this database is stale
+    // (server/src/store/postgres/cache.rs).
+    tx.execute("UPDATE write_epoch SET n = n + 1", &[]).await?;
     tx.commit().await?;
     Ok(copied)
 }

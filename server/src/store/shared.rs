@@ -102,6 +102,7 @@ pub fn stored_event(
 }
 
 /// An audit entry ready to insert: its id, time, and `doc` (an [`smartqueue_core::AuditLog`]).
+#[derive(Clone)]
 pub struct AuditEntry {
     pub id: Uuid,
     pub tenant_id: Id,

@@ -8,8 +8,12 @@
 //! **Writes** run like on SQLite, through [`crate::store::batch`]: one writer thread per
 //! instance owns a connection and runs every job waiting in one transaction (group commit). The
 //! services' repository ([`crate::store::tx::Tx`]) is synchronous, so the writer drives its
-//! connection on a runtime of its own and waits for each statement. Correctness across
-//! instances comes from the database's row locks, taken in the statements themselves: the
+//! connection on a runtime of its own. One batch at a time runs across the deployment (an
+//! advisory lock at `BEGIN`), and a write epoch tells a writer whether anyone else wrote since
+//! its last commit: if not, it trusts what it remembers (`cache.rs`) and waits for almost no
+//! statement — writes are sent without waiting, or held back and sent as multi-row statements
+//! (`deferred.rs`). On a cold cache, correctness across instances comes from the database's row
+//! locks, taken in the statements themselves: the
 //! tenant's `last_event_seq` row (seq gap-free and in commit order), a queue's day counter
 //! (numbers gap-free), `FOR UPDATE SKIP LOCKED` on the head of a queue (each ticket to one
 //! agent), `FOR UPDATE` on a ticket or an agent profile being changed.
@@ -30,7 +34,10 @@ use crate::bus::{EventBus, InProcessBus, Subscription};
 use crate::store::batch::{Job, commit_batch};
 use cluster::CHANNEL;
 
+mod cache;
 mod cluster;
+mod deferred;
+mod pgtx;
 mod reads;
 mod tx;
 mod writer;

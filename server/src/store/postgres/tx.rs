@@ -1,7 +1,6 @@
 //! [`Tx`] on the writer's open PostgreSQL transaction: the repository the services run on.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use smartqueue_core::event::{Envelope, Event};
 use smartqueue_core::selection::QueuePolicy;
@@ -9,98 +8,12 @@ use smartqueue_core::{
     AgentProfile, Counter, Id, Queue, Site, Tenant, TenantMembership, Ticket, User,
 };
 
-use super::writer::PgConn;
+use super::deferred::TicketRow;
+use super::pgtx::{PgTx, num, text, to_u32};
 use super::*;
 use crate::store::copy::Cell;
 use crate::store::shared::{AuditEntry, ended_in, lane_num, ts, waiting_in};
 use crate::store::tx::Tx;
-
-/// The writer's connection inside its open transaction, and the events emitted in it.
-pub(super) struct PgTx<'c> {
-    pub(super) conn: &'c mut PgConn,
-    pub(super) events: &'c mut Vec<StoredEvent>,
-}
-
-impl PgTx<'_> {
-    fn doc<T: DeserializeOwned>(
-        &mut self,
-        sql: &str,
-        params: &Params<'_>,
-    ) -> StoreResult<Option<T>> {
-        match self.conn.query_opt(sql, params)? {
-            Some(row) => Ok(Some(from_json(&row.get::<_, String>(0))?)),
-            None => Ok(None),
-        }
-    }
-
-    /// An entity document; `lock` takes its row until the commit (a document about to change).
-    fn entity_doc<T: DeserializeOwned>(
-        &mut self,
-        tenant: Id,
-        kind: Kind,
-        id: Id,
-        lock: bool,
-    ) -> StoreResult<Option<T>> {
-        let sql = if lock {
-            "SELECT doc FROM entities WHERE tenant_id = $1 AND kind = $2 AND id = $3 FOR UPDATE"
-        } else {
-            "SELECT doc FROM entities WHERE tenant_id = $1 AND kind = $2 AND id = $3"
-        };
-        self.doc(sql, &[&tenant.to_string(), &kind.as_str(), &id.to_string()])
-    }
-
-    fn put_doc<T: Serialize>(
-        &mut self,
-        tenant: Id,
-        kind: Kind,
-        id: Id,
-        doc: &T,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.conn.send(
-            "INSERT INTO entities (tenant_id, kind, id, created_at, doc) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (tenant_id, kind, id) DO UPDATE SET doc = excluded.doc",
-            vec![
-                text(tenant),
-                Cell::Text(kind.as_str().into()),
-                text(id),
-                Cell::Text(ts(now)),
-                Cell::Text(serde_json::to_string(doc)?),
-            ],
-        )
-    }
-
-    fn count(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<i64> {
-        Ok(self
-            .conn
-            .query_opt(sql, params)?
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(0))
-    }
-
-    fn bump_waiting(&mut self, tenant: Id, queue: Id, delta: i64) -> StoreResult<i64> {
-        let row = self.conn.query_opt(
-            "INSERT INTO queue_waiting (tenant_id, queue_id, waiting) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant_id, queue_id) DO UPDATE SET waiting = queue_waiting.waiting + excluded.waiting
-             RETURNING waiting",
-            &[&tenant.to_string(), &queue.to_string(), &delta],
-        )?;
-        Ok(row.map(|r| r.get(0)).unwrap_or(0))
-    }
-}
-
-/// An id as a sent statement's parameter.
-fn text(id: Id) -> Cell {
-    Cell::Text(id.to_string())
-}
-
-fn num(n: u32) -> i64 {
-    i64::from(n)
-}
-
-fn to_u32(n: i64) -> u32 {
-    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
-}
 
 impl Tx for PgTx<'_> {
     fn entity(&mut self, tenant: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>> {
@@ -129,10 +42,17 @@ impl Tx for PgTx<'_> {
     }
 
     fn ticket(&mut self, tenant: Id, id: Id) -> StoreResult<Option<Ticket>> {
-        self.doc(
+        if let Some(t) = self.conn.cache.tickets.get(&(tenant, id)) {
+            return Ok(Some(t.clone()));
+        }
+        let t: Option<Ticket> = self.doc(
             "SELECT doc FROM tickets WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
             &[&tenant.to_string(), &id.to_string()],
-        )
+        )?;
+        if let Some(t) = &t {
+            self.conn.cache.tickets.put((tenant, id), t.clone());
+        }
+        Ok(t)
     }
 
     fn queue_head(&mut self, tenant: Id, queue: Id) -> StoreResult<Option<Ticket>> {
@@ -145,6 +65,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn waiting_count(&mut self, tenant: Id, queue: Id) -> StoreResult<u32> {
+        if let Some(&n) = self.conn.cache.waiting.get(&(tenant, queue)) {
+            return Ok(to_u32(n));
+        }
         let n = self.count(
             "SELECT waiting FROM queue_waiting WHERE tenant_id = $1 AND queue_id = $2",
             &[&tenant.to_string(), &queue.to_string()],
@@ -157,8 +80,27 @@ impl Tx for PgTx<'_> {
             return Ok(None);
         }
         let key = policy.key(t);
-        let (tenant, queue) = (t.tenant_id.to_string(), t.queue_id.to_string());
         let (lane, seq) = (lane_num(t.lane), i64::from(t.sequence));
+        let order = [lane, key.deadline_us, key.queued_at_us, seq];
+        let line = (t.tenant_id, t.queue_id);
+        if let (Some(&total), Some(Some(greatest))) = (
+            self.conn.cache.waiting.get(&line),
+            self.conn.cache.greatest.get(&line),
+        ) && order >= *greatest
+        {
+            // Last in line (the usual new ticket): nobody behind it.
+            return Ok(Some(to_u32(total.max(1))));
+        }
+        let (tenant, queue) = (t.tenant_id.to_string(), t.queue_id.to_string());
+        if self.conn.cache.greatest.get(&line).is_none() {
+            let last = self.conn.query_opt(
+                "SELECT lane, deadline_us, queued_at_us, sequence FROM tickets WHERE tenant_id = $1 AND queue_id = $2 AND status = 'waiting'
+                 ORDER BY lane DESC, deadline_us DESC, queued_at_us DESC, sequence DESC LIMIT 1",
+                &[&tenant, &queue],
+            )?;
+            let last = last.map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)]);
+            self.conn.cache.greatest.put(line, last);
+        }
         // The tickets behind (usually none: a new ticket is last) and the line's length, in one
         // round trip.
         let row = self.conn.query_opt(
@@ -168,6 +110,8 @@ impl Tx for PgTx<'_> {
             &[&tenant, &queue, &lane, &key.deadline_us, &key.queued_at_us, &seq],
         )?;
         let (behind, total): (i64, i64) = row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0));
+        // Read after every deferred count was written: the line's true length.
+        self.conn.cache.waiting.put(line, total);
         if behind < POSITION_SCAN {
             return Ok(Some(to_u32((total - behind).max(1))));
         }
@@ -181,46 +125,48 @@ impl Tx for PgTx<'_> {
 
     fn insert_ticket(&mut self, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()> {
         let key = policy.key(t);
-        self.conn.execute(
+        // Sent: a taken number or token surfaces as a unique violation at the job's next wait
+        // (the position of the new ticket) or its end.
+        self.conn.send(
             "INSERT INTO tickets (tenant_id, id, queue_id, origin_queue_id, business_day, sequence, status, tracking_token,
                                   agent_id, lane, deadline_us, queued_at_us, created_at, doc)
              VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            &[
-                &t.tenant_id.to_string(),
-                &t.id.to_string(),
-                &t.queue_id.to_string(),
-                &t.business_day.to_string(),
-                &i64::from(t.sequence),
-                &t.status.as_str(),
-                &t.tracking_token,
-                &t.agent_id.map(|a| a.to_string()),
-                &lane_num(t.lane),
-                &key.deadline_us,
-                &key.queued_at_us,
-                &ts(t.created_at),
-                &serde_json::to_string(t)?,
+            vec![
+                text(t.tenant_id),
+                text(t.id),
+                text(t.queue_id),
+                Cell::Text(t.business_day.to_string()),
+                Cell::Int(i64::from(t.sequence)),
+                Cell::Text(t.status.as_str().into()),
+                Cell::Text(t.tracking_token.clone()),
+                t.agent_id.map_or(Cell::Null, text),
+                Cell::Int(lane_num(t.lane)),
+                Cell::Int(key.deadline_us),
+                Cell::Int(key.queued_at_us),
+                Cell::Text(ts(t.created_at)),
+                Cell::Text(serde_json::to_string(t)?),
             ],
         )?;
+        self.remember(t, policy);
         Ok(())
     }
 
     fn update_ticket(&mut self, t: &Ticket, policy: &QueuePolicy) -> StoreResult<()> {
         let key = policy.key(t);
-        self.conn.send(
-            "UPDATE tickets SET queue_id = $3, status = $4, agent_id = $5, lane = $6, deadline_us = $7, queued_at_us = $8, doc = $9
-             WHERE tenant_id = $1 AND id = $2",
-            vec![
-                text(t.tenant_id),
-                text(t.id),
-                text(t.queue_id),
-                Cell::Text(t.status.as_str().into()),
-                t.agent_id.map_or(Cell::Null, text),
-                Cell::Int(lane_num(t.lane)),
-                Cell::Int(key.deadline_us),
-                Cell::Int(key.queued_at_us),
-                Cell::Text(serde_json::to_string(t)?),
-            ],
-        )
+        self.remember(t, policy);
+        let row = TicketRow {
+            queue: t.queue_id.to_string(),
+            status: t.status.as_str(),
+            agent: t.agent_id.map(|a| a.to_string()),
+            lane: lane_num(t.lane),
+            deadline_us: key.deadline_us,
+            queued_at_us: key.queued_at_us,
+            doc: serde_json::to_string(t)?,
+        };
+        self.conn.defer(|d| {
+            d.tickets.insert((t.tenant_id, t.id), row);
+        });
+        Ok(())
     }
 
     fn track_counts(
@@ -242,17 +188,12 @@ impl Tx for PgTx<'_> {
         if was_ended != is_ended {
             for (key, delta) in [(was_ended, -1i64), (is_ended, 1)] {
                 if let Some((queue, day, status)) = key {
-                    self.conn.send(
-                        "INSERT INTO queue_day_counts (tenant_id, queue_id, business_day, status, n) VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (tenant_id, queue_id, business_day, status) DO UPDATE SET n = queue_day_counts.n + excluded.n",
-                        vec![
-                            text(after.tenant_id),
-                            text(queue),
-                            Cell::Text(day.to_string()),
-                            Cell::Text(status.as_str().into()),
-                            Cell::Int(delta),
-                        ],
-                    )?;
+                    let tenant = after.tenant_id;
+                    self.conn.defer(|d| {
+                        *d.day_counts
+                            .entry((tenant, queue, day, status.as_str()))
+                            .or_default() += delta;
+                    });
                 }
             }
         }
@@ -260,15 +201,28 @@ impl Tx for PgTx<'_> {
     }
 
     fn bump_number(&mut self, tenant: Id, queue: Id, day: NaiveDate) -> StoreResult<u32> {
-        let n = self.count(
+        let key = (tenant, queue, day);
+        if let Some(&was) = self.conn.cache.numbers.get(&key) {
+            let n = was + 1;
+            self.conn.cache.numbers.put(key, n);
+            self.conn
+                .defer(|d| d.numbers.entry(key).or_insert((was, n)).1 = n);
+            return Ok(n);
+        }
+        let n = to_u32(self.count(
             "INSERT INTO queue_counters (tenant_id, queue_id, business_day, last) VALUES ($1, $2, $3, 1)
              ON CONFLICT (tenant_id, queue_id, business_day) DO UPDATE SET last = queue_counters.last + 1 RETURNING last",
             &[&tenant.to_string(), &queue.to_string(), &day.to_string()],
-        )?;
-        Ok(to_u32(n))
+        )?);
+        self.conn.cache.numbers.put(key, n);
+        Ok(n)
     }
 
     fn set_number(&mut self, tenant: Id, queue: Id, day: NaiveDate, last: u32) -> StoreResult<()> {
+        let key = (tenant, queue, day);
+        if let Some(n) = self.conn.cache.numbers.get_mut(&key) {
+            *n = (*n).max(last);
+        }
         self.conn.execute(
             "UPDATE queue_counters SET last = GREATEST(last, $4) WHERE tenant_id = $1 AND queue_id = $2 AND business_day = $3",
             &[&tenant.to_string(), &queue.to_string(), &day.to_string(), &num(last)],
@@ -292,11 +246,30 @@ impl Tx for PgTx<'_> {
         day: NaiveDate,
         n: u32,
     ) -> StoreResult<Option<u32>> {
-        let row = self.conn.query_opt(
-            "SELECT last FROM number_leases WHERE tenant_id = $1 AND queue_id = $2 AND business_day = $3 AND first <= $4 AND $4 <= last",
-            &[&tenant.to_string(), &queue.to_string(), &day.to_string(), &num(n)],
-        )?;
-        Ok(row.map(|r| to_u32(r.get(0))))
+        // Asked for every online number past the offline range's start: the day's blocks are
+        // read once and remembered.
+        let key = (tenant, queue, day);
+        if self.conn.cache.leases.get(&key).is_none() {
+            let rows = self.conn.query(
+                "SELECT first, last FROM number_leases WHERE tenant_id = $1 AND queue_id = $2 AND business_day = $3",
+                &[&tenant.to_string(), &queue.to_string(), &day.to_string()],
+            )?;
+            let blocks = rows
+                .iter()
+                .map(|r| (to_u32(r.get(0)), to_u32(r.get(1))))
+                .collect();
+            self.conn.cache.leases.put(key, blocks);
+        }
+        let blocks = self
+            .conn
+            .cache
+            .leases
+            .get(&key)
+            .map_or(&[][..], Vec::as_slice);
+        Ok(blocks
+            .iter()
+            .find(|(first, last)| *first <= n && n <= *last)
+            .map(|&(_, last)| last))
     }
 
     fn leased_at(
@@ -328,6 +301,14 @@ impl Tx for PgTx<'_> {
         last: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
+        if let Some(blocks) = self
+            .conn
+            .cache
+            .leases
+            .get_mut(&(tenant, lease.queue, lease.day))
+        {
+            blocks.push((first, last));
+        }
         self.conn.execute(
             "INSERT INTO number_leases (tenant_id, queue_id, business_day, kiosk_id, first, last, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -351,31 +332,38 @@ impl Tx for PgTx<'_> {
         at: DateTime<Utc>,
         seconds: u32,
     ) -> StoreResult<()> {
-        self.conn.send(
-            "INSERT INTO service_times (tenant_id, queue_id, closed_at_us, seconds) VALUES ($1, $2, $3, $4)",
-            vec![
-                text(tenant),
-                text(queue),
-                Cell::Int(at.timestamp_micros()),
-                Cell::Int(num(seconds)),
-            ],
-        )
+        self.conn.defer(|d| {
+            d.service_times
+                .push((tenant, queue, at.timestamp_micros(), num(seconds)));
+        });
+        Ok(())
     }
 
     fn emit(&mut self, tenant: Id, event: Event, now: DateTime<Utc>) -> StoreResult<(i64, String)> {
-        // The tenant's row stays locked until the commit: seqs are gap-free and in commit order
-        // across every instance. One round trip: the seq and the event row together.
+        // The event rows and the tenants' new last seqs are written once per batch, just before
+        // the commit (see the writer's `before_commit`), from the batch's event list — which
+        // holds exactly the events of the jobs that succeeded. So the seq before this one is the
+        // batch's last event of the tenant, or else the one remembered from the last commit, or
+        // else the database's (its row locked until the commit: seqs gap-free, in commit order).
         let json = event.data_json()?;
-        let row = self
-            .conn
-            .query_opt(
-                "WITH s AS (UPDATE tenants SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq, slug),
-                      e AS (INSERT INTO events (tenant_id, seq, type, at, data) SELECT $1, last_event_seq, $2, $3, $4 FROM s)
-                 SELECT last_event_seq, slug FROM s",
-                &[&tenant.to_string(), &event.kind(), &ts(now), &json],
-            )?
-            .ok_or(StoreError::NotFound("tenant"))?;
-        let (seq, slug): (i64, String) = (row.get(0), row.get(1));
+        let last = match self.events.iter().rev().find(|e| e.tenant_id == tenant) {
+            Some(e) => Some((e.seq(), e.envelope.tenant.clone())),
+            None => self.conn.cache.seqs.get(&tenant).cloned(),
+        };
+        let (last, slug) = match last {
+            Some(known) => known,
+            None => {
+                let row = self
+                    .conn
+                    .query_opt(
+                        "SELECT last_event_seq, slug FROM tenants WHERE id = $1 FOR UPDATE",
+                        &[&tenant.to_string()],
+                    )?
+                    .ok_or(StoreError::NotFound("tenant"))?;
+                (row.get(0), row.get(1))
+            }
+        };
+        let seq = last + 1;
         self.events.push(StoredEvent {
             tenant_id: tenant,
             envelope: Envelope {
@@ -400,6 +388,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn delete_entity(&mut self, tenant: Id, kind: Kind, id: Id) -> StoreResult<()> {
+        self.conn.cache.docs.remove(&(tenant, kind, id));
         self.conn.execute(
             "DELETE FROM entities WHERE tenant_id = $1 AND kind = $2 AND id = $3",
             &[&tenant.to_string(), &kind.as_str(), &id.to_string()],
@@ -616,17 +605,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        self.conn.send(
-            "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc) VALUES ($1, $2, $3, $4, $5, $6)",
-            vec![
-                text(e.tenant_id),
-                text(e.id),
-                Cell::Text(ts(e.created_at)),
-                Cell::Text(e.entity_type.clone()),
-                text(e.entity_id),
-                Cell::Text(e.doc.clone()),
-            ],
-        )
+        // Written with the batch's other entries in one statement before the commit.
+        self.conn.defer_audit(e.clone());
+        Ok(())
     }
 
     fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {

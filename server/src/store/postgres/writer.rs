@@ -10,13 +10,16 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::tx::PgTx;
+use super::cache::WriterCache;
+use super::deferred::{Deferred, Param};
+use super::pgtx::PgTx;
 use super::*;
 use crate::store::batch::BatchConn;
 use crate::store::copy::Cell;
+use crate::store::shared::{AuditEntry, ts};
 
 /// A statement sent without waiting for its answer.
-type Sent = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>>>>;
+type Sent = Pin<Box<dyn Future<Output = StoreResult<u64>>>>;
 
 /// The writer's connection: statements prepared once, the rows changed so far (the batch
 /// runner's sign that a failed job needs an undo), and the statements sent but not yet answered.
@@ -33,16 +36,22 @@ pub(super) struct PgConn {
     changes: u64,
     sent: FuturesUnordered<Sent>,
     /// The first failure among the sent statements of the running job.
-    failed: Option<tokio_postgres::Error>,
+    failed: Option<StoreError>,
+    /// What the writer knows without asking (see [`WriterCache`]).
+    pub(super) cache: WriterCache,
+    /// The `pg_notify` calls that go out with the open transaction's `COMMIT`.
+    notify: String,
+    /// Audit entries of the open transaction, written together just before its commit.
+    audits: Vec<AuditEntry>,
+    /// How many of them were there when the running job's savepoint was taken.
+    audit_mark: usize,
+    /// The batch is being replayed, each job in its own savepoint.
+    replaying: bool,
 }
 
 /// Counts a sent statement's answer: the rows it changed, or its failure (the first one kept;
 /// a failure aborts the transaction, so it counts as a change that forces the replay).
-fn record(
-    changes: &mut u64,
-    failed: &mut Option<tokio_postgres::Error>,
-    done: Result<u64, tokio_postgres::Error>,
-) {
+fn record(changes: &mut u64, failed: &mut Option<StoreError>, done: StoreResult<u64>) {
     match done {
         Ok(n) => *changes += n,
         Err(e) => {
@@ -81,7 +90,7 @@ impl PgConn {
             // A failed statement aborts the PostgreSQL transaction: the batch must replay. An
             // earlier sent statement's failure is the cause worth reporting.
             self.changes += 1;
-            self.failed.take().unwrap_or(e).into()
+            self.failed.take().unwrap_or_else(|| e.into())
         })
     }
 
@@ -90,7 +99,7 @@ impl PgConn {
         while let Some(done) = self.rt.block_on(self.sent.next()) {
             record(&mut self.changes, &mut self.failed, done);
         }
-        self.failed.take().map(StoreError::from)
+        self.failed.take()
     }
 
     fn statement(&mut self, sql: &str) -> StoreResult<Statement> {
@@ -103,41 +112,200 @@ impl PgConn {
         Ok(s)
     }
 
+    /// Holds a write back (see [`super::deferred`]); it counts as a change.
+    pub(super) fn defer(&mut self, hold: impl FnOnce(&mut Deferred)) {
+        hold(&mut self.cache.deferred);
+        self.changes += 1;
+    }
+
+    /// Sends every write held back, a few multi-row statements. Runs before any statement that
+    /// reads, at a replayed job's end and before the commit.
+    pub(super) fn flush(&mut self) -> StoreResult<()> {
+        if self.cache.deferred.is_empty() {
+            return Ok(());
+        }
+        for (sql, params, rows) in self.cache.deferred.take() {
+            self.send_params(sql, params, rows)?;
+        }
+        Ok(())
+    }
+
     /// Runs a query and returns its rows.
     pub(super) fn query(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
+        self.flush()?;
         let s = self.statement(sql)?;
         self.wait(|c| async move { c.query(&s, params).await })
     }
 
     /// Runs a query returning at most one row.
     pub(super) fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<Option<Row>> {
+        self.flush()?;
         let s = self.statement(sql)?;
         self.wait(|c| async move { c.query_opt(&s, params).await })
     }
 
     /// Runs a statement and returns how many rows it changed.
     pub(super) fn execute(&mut self, sql: &str, params: &Params<'_>) -> StoreResult<u64> {
+        self.flush()?;
         let s = self.statement(sql)?;
         let n = self.wait(|c| async move { c.execute(&s, params).await })?;
         self.changes += n;
         Ok(n)
     }
 
+    /// Commits the open transaction with the batch's wake-up calls for the other instances
+    /// (delivered by PostgreSQL on commit), in the round trip that collects the answers of the
+    /// writes still in flight. PostgreSQL turns the `COMMIT` of a transaction a failed statement
+    /// aborted into a rollback without an error: any such failure means nothing committed.
+    fn commit(&mut self) -> Result<(), String> {
+        let sql = format!("{}COMMIT", std::mem::take(&mut self.notify));
+        let done = self.wait(|c| async move { c.batch_execute(&sql).await });
+        let failed = self.settle();
+        match (done, failed) {
+            (Ok(()), None) => {
+                self.cache.committed();
+                Ok(())
+            }
+            (Err(e), _) | (Ok(()), Some(e)) => Err(e.to_string()),
+        }
+    }
+
+    /// Keeps an audit entry for the batch's one audit insert (before the commit). It counts as
+    /// a change: a job that fails after it needs the batch replayed without it.
+    pub(super) fn defer_audit(&mut self, e: AuditEntry) {
+        self.audits.push(e);
+        self.changes += 1;
+    }
+
+    /// Writes the batch's events (and each tenant's new last seq) and audit entries, one
+    /// statement each.
+    fn write_deferred(&mut self, events: &[StoredEvent]) -> StoreResult<()> {
+        self.flush()?;
+        if !events.is_empty() {
+            let mut tenants: Vec<(Id, i64, i64)> = Vec::new();
+            let (mut ids, mut seqs, mut types, mut ats, mut data) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for e in events {
+                match tenants.iter_mut().find(|t| t.0 == e.tenant_id) {
+                    Some(t) => t.2 = e.seq(),
+                    None => tenants.push((e.tenant_id, e.seq(), e.seq())),
+                }
+                ids.push(e.tenant_id.to_string());
+                seqs.push(e.seq());
+                types.push(e.event().kind().to_owned());
+                ats.push(ts(e.envelope.at));
+                data.push(e.event().data_json()?);
+            }
+            // Sent, answered while the COMMIT is (see `step`).
+            self.send_params(
+                "INSERT INTO events (tenant_id, seq, type, at, data)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+                vec![
+                    Box::new(ids),
+                    Box::new(seqs),
+                    Box::new(types),
+                    Box::new(ats),
+                    Box::new(data),
+                ],
+                None,
+            )?;
+            let ids: Vec<String> = tenants.iter().map(|t| t.0.to_string()).collect();
+            let firsts: Vec<i64> = tenants.iter().map(|t| t.1).collect();
+            let lasts: Vec<i64> = tenants.iter().map(|t| t.2).collect();
+            // Each tenant's seq must still be where this batch's first event of it followed.
+            self.send_params(
+                "UPDATE tenants SET last_event_seq = v.last
+                 FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS v(id, first, last)
+                 WHERE tenants.id = v.id AND tenants.last_event_seq = v.first - 1",
+                vec![Box::new(ids), Box::new(firsts), Box::new(lasts)],
+                Some(tenants.len() as u64),
+            )?;
+            // Remembered for the next batch (forgotten if this commit fails).
+            for e in events.iter().rev() {
+                if let Some(i) = tenants.iter().position(|t| t.0 == e.tenant_id) {
+                    self.cache
+                        .seqs
+                        .put(e.tenant_id, (e.seq(), e.envelope.tenant.clone()));
+                    tenants.swap_remove(i);
+                }
+            }
+        }
+        let audits = std::mem::take(&mut self.audits);
+        if !audits.is_empty() {
+            let col = |f: &dyn Fn(&AuditEntry) -> String| -> Param {
+                Box::new(audits.iter().map(f).collect::<Vec<_>>())
+            };
+            self.send_params(
+                "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+                vec![
+                    col(&|e| e.tenant_id.to_string()),
+                    col(&|e| e.id.to_string()),
+                    col(&|e| ts(e.created_at)),
+                    col(&|e| e.entity_type.clone()),
+                    col(&|e| e.entity_id.to_string()),
+                    col(&|e| e.doc.clone()),
+                ],
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Sends a write whose result nobody reads, without waiting for it (see [`PgConn`]).
     pub(super) fn send(&mut self, sql: &str, params: Vec<Cell>) -> StoreResult<()> {
+        self.send_expecting(sql, params, None)
+    }
+
+    /// Sends a write that must change exactly `rows` rows when given: one that changes another
+    /// number fails the job (a write conditioned on what the writer remembered, see
+    /// [`super::cache`], found the database elsewhere).
+    pub(super) fn send_expecting(
+        &mut self,
+        sql: &str,
+        params: Vec<Cell>,
+        rows: Option<u64>,
+    ) -> StoreResult<()> {
+        let params = params
+            .into_iter()
+            .map(|c| -> Param {
+                match c {
+                    Cell::Null => Box::new(None::<String>),
+                    Cell::Text(s) => Box::new(s),
+                    Cell::Int(i) => Box::new(i),
+                    Cell::Bool(b) => Box::new(b),
+                }
+            })
+            .collect();
+        self.send_params(sql, params, rows)
+    }
+
+    /// [`PgConn::send_expecting`] with any parameters (arrays, say).
+    fn send_params(&mut self, sql: &str, params: Vec<Param>, rows: Option<u64>) -> StoreResult<()> {
         let s = self.statement(sql)?;
         let client = self.client.clone();
         let mut fut: Sent = Box::pin(async move {
-            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Cell::sql).collect();
-            client.execute(&s, &refs).await
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let n = client.execute(&s, &refs).await?;
+            match rows {
+                Some(want) if n != want => Err(StoreError::Internal(format!(
+                    "a remembered value was stale: {n} rows changed, {want} expected"
+                ))),
+                _ => Ok(n),
+            }
         });
         // Polled once here: that queues the statement on the connection now, before any later
         // one, which is what keeps the transaction's order.
         match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(n)) => self.changes += n,
-            Poll::Ready(Err(e)) => {
-                self.changes += 1;
-                return Err(e.into());
+            Poll::Ready(done) => {
+                let failed = done.is_err();
+                record(&mut self.changes, &mut self.failed, done);
+                if failed {
+                    return Err(self.failed.take().expect("just recorded"));
+                }
             }
             Poll::Pending => self.sent.push(fut),
         }
@@ -153,21 +321,64 @@ const WRITE_LOCK: i64 = 0x5351_5752_4954; // "SQWRIT"
 
 impl BatchConn for PgConn {
     fn step(&mut self, sql: &str) -> Result<(), String> {
+        if sql == "COMMIT" {
+            return self.commit();
+        }
         if let Some(e) = self.settle() {
             return Err(e.to_string());
         }
-        let sql = if sql == "BEGIN" {
-            std::borrow::Cow::Owned(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
-        } else {
-            std::borrow::Cow::Borrowed(sql)
-        };
-        self.rt
-            .block_on(self.client.batch_execute(&sql))
-            .map_err(|e| StoreError::from(e).to_string())
+        let fail = |e: tokio_postgres::Error| StoreError::from(e).to_string();
+        match sql {
+            "BEGIN" => {
+                // One round trip: the transaction, the deployment's write lock, and the epoch
+                // that tells whether anyone else wrote since this writer's last commit.
+                let sql = format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); UPDATE write_epoch SET n = n + 1 RETURNING n"
+                );
+                let answer = self
+                    .rt
+                    .block_on(self.client.simple_query(&sql))
+                    .map_err(fail)?;
+                let epoch = answer
+                    .iter()
+                    .rev()
+                    .find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0),
+                        _ => None,
+                    })
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .ok_or("the write epoch row is missing")?;
+                self.cache.begin(epoch);
+                self.audits.clear();
+                self.replaying = false;
+                Ok(())
+            }
+            _ => {
+                match sql {
+                    "SAVEPOINT job" => {
+                        self.audit_mark = self.audits.len();
+                        self.replaying = true;
+                    }
+                    "ROLLBACK TO job" => self.audits.truncate(self.audit_mark),
+                    "ROLLBACK" => {
+                        self.audits.clear();
+                        self.notify.clear();
+                    }
+                    _ => {}
+                }
+                self.rt
+                    .block_on(self.client.batch_execute(sql))
+                    .map_err(fail)
+            }
+        }
     }
 
     fn run(&mut self, job: &mut Job, events: &mut Vec<StoredEvent>) -> bool {
-        let ok = job.run(&mut PgTx { conn: self, events });
+        let mut ok = job.run(&mut PgTx { conn: self, events });
+        if ok && self.replaying {
+            // Replayed job by job: its held writes go now, so that their failure is its own.
+            ok = self.flush().map_err(|e| job.fail(e)).is_ok();
+        }
         // A job is done when its sent statements are answered; one that failed fails the job.
         match self.settle() {
             Some(e) => {
@@ -182,16 +393,29 @@ impl BatchConn for PgConn {
         self.changes
     }
 
+    fn forget(&mut self) {
+        self.cache.forget();
+    }
+
+    fn finish(&mut self) -> bool {
+        let flushed = self.flush();
+        let settled = self.settle();
+        flushed.is_ok() && settled.is_none()
+    }
+
     fn before_commit(&mut self, events: &[StoredEvent]) -> Result<(), String> {
-        // Each tenant's last seq of the batch, for the other instances (delivered on commit).
+        // Each tenant's last seq of the batch, for the other instances; sent with the COMMIT.
         let mut last: HashMap<Id, i64> = HashMap::new();
         for e in events {
             last.insert(e.tenant_id, e.seq());
         }
+        self.write_deferred(events).map_err(|e| e.to_string())?;
+        self.notify.clear();
         for (tenant, seq) in last {
-            let payload = format!("{tenant}:{seq}");
-            self.query("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-                .map_err(|e| e.to_string())?;
+            // Both are plain ASCII (a uuid, a number): nothing to quote.
+            self.notify.push_str(&format!(
+                "SELECT pg_notify('{CHANNEL}', '{tenant}:{seq}'); "
+            ));
         }
         Ok(())
     }
@@ -216,6 +440,11 @@ fn connect(config: &tokio_postgres::Config) -> StoreResult<PgConn> {
         changes: 0,
         sent: FuturesUnordered::new(),
         failed: None,
+        cache: WriterCache::default(),
+        notify: String::new(),
+        audits: Vec::new(),
+        audit_mark: 0,
+        replaying: false,
     })
 }
 
