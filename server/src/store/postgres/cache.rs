@@ -25,6 +25,9 @@ use smartqueue_core::{Id, Ticket};
 use super::deferred::Deferred;
 use crate::store::Kind;
 
+/// Tickets kept of a line's front at least, once it has been cut back.
+const FRONT: usize = 16;
+
 /// Entries kept per map at most; past that the map starts again empty (the working set — the
 /// configuration and the tickets being served — comes back within a batch).
 const CAPACITY: usize = 8192;
@@ -53,8 +56,18 @@ pub(super) struct WriterCache {
     /// ticket leaving the line leaves it behind, which is safe. A new ticket at or above it has
     /// nobody behind it: its position is the line's length.
     pub greatest: Bounded<(Id, Id), Option<[i64; 4]>>,
+    /// The front of each queue's line, read a few tickets at a time (see [`Heads`]).
+    pub heads: Bounded<(Id, Id), Heads>,
     /// The open transaction's writes not yet sent.
     pub deferred: Deferred,
+}
+
+/// The first waiting tickets of a queue in waiting order (key, ticket id): exactly every
+/// waiting ticket whose key is at most `bound` (`None`: every waiting ticket of the queue).
+/// Kept so by [`WriterCache::ticket_written`], which sees every ticket the writer writes.
+pub(super) struct Heads {
+    pub entries: Vec<([i64; 4], Id)>,
+    pub bound: Option<[i64; 4]>,
 }
 
 impl WriterCache {
@@ -81,13 +94,34 @@ impl WriterCache {
         self.waiting.clear();
         self.seqs.clear();
         self.greatest.clear();
+        self.heads.clear();
         self.deferred.clear();
     }
 
-    /// A ticket of `queue` was written waiting with order key `key`.
-    pub fn waiting_key(&mut self, queue: (Id, Id), key: [i64; 4]) {
-        if let Some(g) = self.greatest.get_mut(&queue) {
+    /// A ticket was written: `waiting` holds its queue and order key if it now waits.
+    pub fn ticket_written(&mut self, tenant: Id, id: Id, waiting: Option<(Id, [i64; 4])>) {
+        // Wherever it stood in a line's front, it stands there no more (a ticket that left a
+        // front below its bound was the only one of its kind: the invariant holds).
+        for heads in self.heads.values_mut() {
+            heads.entries.retain(|(_, t)| *t != id);
+        }
+        let Some((queue, key)) = waiting else {
+            return;
+        };
+        if let Some(g) = self.greatest.get_mut(&(tenant, queue)) {
             *g = Some(g.map_or(key, |g| g.max(key)));
+        }
+        if let Some(heads) = self.heads.get_mut(&(tenant, queue))
+            && heads.bound.is_none_or(|b| key <= b)
+        {
+            let at = heads.entries.partition_point(|(k, _)| *k < key);
+            heads.entries.insert(at, (key, id));
+            // A front that keeps growing (a short line that became long) is cut back: what is
+            // kept is still every waiting ticket up to its new bound.
+            if heads.entries.len() > 2 * FRONT {
+                heads.entries.truncate(FRONT);
+                heads.bound = heads.entries.last().map(|e| e.0);
+            }
         }
     }
 }
@@ -115,6 +149,10 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
             self.0.clear();
         }
         self.0.insert(k, v);
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.values_mut()
     }
 
     pub fn remove(&mut self, k: &K) {
@@ -148,6 +186,40 @@ mod tests {
         c.forget();
         c.begin(8);
         assert!(c.seqs.get(&t).is_none());
+    }
+
+    #[test]
+    fn a_lines_front_holds_every_waiting_ticket_up_to_its_bound() {
+        let mut c = WriterCache::default();
+        let (tenant, queue) = (Id::new_v4(), Id::new_v4());
+        let ids: Vec<Id> = (0..100).map(|_| Id::new_v4()).collect();
+        c.heads.put(
+            (tenant, queue),
+            Heads {
+                entries: vec![],
+                bound: None,
+            },
+        );
+        // A short line that grows long: the front is cut back, never wrong.
+        for (i, id) in ids.iter().enumerate() {
+            c.ticket_written(tenant, *id, Some((queue, [1, 0, i as i64, i as i64])));
+        }
+        let heads = c.heads.get(&(tenant, queue)).unwrap();
+        assert!(heads.entries.len() <= 2 * FRONT);
+        let bound = heads.bound.unwrap();
+        let kept: Vec<Id> = heads.entries.iter().map(|e| e.1).collect();
+        let want: Vec<Id> = (0..100)
+            .filter(|i| [1, 0, *i as i64, *i as i64] <= bound)
+            .map(|i| ids[i])
+            .collect();
+        assert_eq!(kept, want);
+        // A priority ticket goes in front; a called ticket leaves.
+        let vip = Id::new_v4();
+        c.ticket_written(tenant, vip, Some((queue, [0, 0, 500, 500])));
+        c.ticket_written(tenant, ids[0], None);
+        let heads = c.heads.get(&(tenant, queue)).unwrap();
+        assert_eq!(heads.entries[0].1, vip);
+        assert_eq!(heads.entries[1].1, ids[1]);
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl PgTx<'_> {
 
     /// Remembers a ticket just written (and, waiting, its place in its line's order).
     pub(super) fn remember(&mut self, t: &Ticket, policy: &QueuePolicy) {
-        if t.status == smartqueue_core::TicketStatus::Waiting {
+        let waiting = (t.status == smartqueue_core::TicketStatus::Waiting).then(|| {
             let key = policy.key(t);
             let order = [
                 lane_num(t.lane),
@@ -92,10 +92,9 @@ impl PgTx<'_> {
                 key.queued_at_us,
                 i64::from(t.sequence),
             ];
-            self.conn
-                .cache
-                .waiting_key((t.tenant_id, t.queue_id), order);
-        }
+            (t.queue_id, order)
+        });
+        self.conn.cache.ticket_written(t.tenant_id, t.id, waiting);
         self.conn.cache.tickets.put((t.tenant_id, t.id), t.clone());
     }
 

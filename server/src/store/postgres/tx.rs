@@ -8,12 +8,17 @@ use smartqueue_core::{
     AgentProfile, Counter, Id, Queue, Site, Tenant, TenantMembership, Ticket, User,
 };
 
+use super::cache::Heads;
 use super::deferred::TicketRow;
 use super::pgtx::{PgTx, num, text, to_u32};
 use super::*;
 use crate::store::copy::Cell;
 use crate::store::shared::{AuditEntry, ended_in, lane_num, ts, waiting_in};
 use crate::store::tx::Tx;
+
+/// Waiting tickets read at once from the front of a line (the next calls take them from the
+/// writer's memory).
+const HEADS_READ: i64 = 16;
 
 impl Tx for PgTx<'_> {
     fn entity(&mut self, tenant: Id, kind: Kind, id: Id) -> StoreResult<Option<Value>> {
@@ -56,12 +61,40 @@ impl Tx for PgTx<'_> {
     }
 
     fn queue_head(&mut self, tenant: Id, queue: Id) -> StoreResult<Option<Ticket>> {
-        // A head another instance is calling right now is skipped: each ticket to one agent.
-        self.doc(
-            "SELECT doc FROM tickets WHERE tenant_id = $1 AND queue_id = $2 AND status = 'waiting'
-             ORDER BY lane, deadline_us, queued_at_us, sequence LIMIT 1 FOR UPDATE SKIP LOCKED",
-            &[&tenant.to_string(), &queue.to_string()],
-        )
+        let line = (tenant, queue);
+        if let Some(heads) = self.conn.cache.heads.get(&line) {
+            match heads.entries.first() {
+                Some(&(_, id)) => {
+                    if let Some(t) = self.conn.cache.tickets.get(&(tenant, id)) {
+                        return Ok(Some(t.clone()));
+                    }
+                }
+                // Every waiting ticket was in the list: nobody waits.
+                None if heads.bound.is_none() => return Ok(None),
+                None => {}
+            }
+        }
+        // The line's front, a few tickets at a time. A head another instance is calling right
+        // now is skipped: each ticket to one agent.
+        let rows = self.conn.query(
+            "SELECT doc, lane, deadline_us, queued_at_us, sequence FROM tickets
+             WHERE tenant_id = $1 AND queue_id = $2 AND status = 'waiting'
+             ORDER BY lane, deadline_us, queued_at_us, sequence LIMIT $3 FOR UPDATE SKIP LOCKED",
+            &[&tenant.to_string(), &queue.to_string(), &HEADS_READ],
+        )?;
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut first = None;
+        for row in &rows {
+            let t: Ticket = from_json(&row.get::<_, String>(0))?;
+            entries.push(([row.get(1), row.get(2), row.get(3), row.get(4)], t.id));
+            self.conn.cache.tickets.put((tenant, t.id), t.clone());
+            first.get_or_insert(t);
+        }
+        let bound = (rows.len() as i64 == HEADS_READ)
+            .then(|| entries.last().map(|e| e.0))
+            .flatten();
+        self.conn.cache.heads.put(line, Heads { entries, bound });
+        Ok(first)
     }
 
     fn waiting_count(&mut self, tenant: Id, queue: Id) -> StoreResult<u32> {
