@@ -338,6 +338,7 @@ pub async fn create_tenant(
                 customer_name: None,
                 customer_phone: None,
                 offline: None,
+                issued_by: None,
             };
             let placed = crate::service::tickets::create(store, t, new, None, &sys, arrive).await?;
             let call_at = arrive + Duration::seconds(rnd(60, 600));
@@ -390,6 +391,7 @@ pub async fn create_tenant(
                 customer_name: Some((*name).into()),
                 customer_phone: None,
                 offline: None,
+                issued_by: None,
             };
             crate::service::tickets::create(
                 store,

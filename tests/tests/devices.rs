@@ -405,6 +405,78 @@ async fn a_kiosk_issues_tickets_once_per_key_in_its_own_queues() {
     assert_eq!(list["count"], 2);
 }
 
+/// A kiosk takes back a ticket it could not print — its own, never another kiosk's: the
+/// other kiosk of the same tenant, holding a stolen tracking token, is told there is no such
+/// ticket, and the ticket stays in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_takes_back_only_the_tickets_it_issued() {
+    let server = TestServer::start().await;
+    let admin = server.tenant("bank").await;
+    let q = admin.queue("K", "fifo").await;
+    let site = site_of(&q);
+    let mut kiosks = Vec::new();
+    for name in ["Entrée", "Étage"] {
+        kiosks.push(
+            admin
+                .pair(
+                    "kiosks",
+                    &json!({"site_id": site, "name": name, "queue_ids": [q["id"]]}),
+                )
+                .await,
+        );
+    }
+    let (mine, other) = (&kiosks[0], &kiosks[1]);
+    let (mine_id, other_id) = (
+        mine.doc["id"].as_str().unwrap(),
+        other.doc["id"].as_str().unwrap(),
+    );
+    let issued = mine
+        .api
+        .post(
+            &mine.api.t(&format!("kiosks/{mine_id}/tickets/")),
+            &json!({"queue_id": q["id"]}),
+        )
+        .await
+        .expect(201);
+    let token = issued["tracking_token"].as_str().unwrap();
+    let stolen = other
+        .api
+        .post(
+            &other.api.t(&format!("kiosks/{other_id}/tickets/cancel/")),
+            &json!({"tracking_token": token}),
+        )
+        .await;
+    assert_eq!(stolen.status, 404, "{}", stolen.body);
+    assert_eq!(stolen.body["code"], "not_found");
+    let still = admin
+        .get(&admin.t(&format!("tickets/{}/", issued["id"].as_str().unwrap())))
+        .await
+        .expect(200);
+    assert_eq!(still["status"], "waiting");
+    // A staff ticket is no kiosk's to take back either.
+    let staff = admin
+        .post(&admin.t("tickets/"), &json!({"queue_id": q["id"]}))
+        .await
+        .expect(201);
+    let r = mine
+        .api
+        .post(
+            &mine.api.t(&format!("kiosks/{mine_id}/tickets/cancel/")),
+            &json!({"tracking_token": staff["tracking_token"]}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let taken_back = mine
+        .api
+        .post(
+            &mine.api.t(&format!("kiosks/{mine_id}/tickets/cancel/")),
+            &json!({"tracking_token": token}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(taken_back["status"], "cancelled");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_follows_their_own_ticket_with_its_tracking_token() {
     let server = TestServer::start().await;

@@ -337,6 +337,7 @@ async fn a_stalled_reader_is_cut_off_and_memory_stays_flat() {
             customer_name: Some("x".repeat(2000)),
             customer_phone: None,
             offline: None,
+            issued_by: None,
         };
         smartqueue_server::service::tickets::create(
             &*server.store,

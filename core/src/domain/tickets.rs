@@ -220,6 +220,9 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::timefmt::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// The kiosk that issued it, if a kiosk did: only that kiosk may take it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<Uuid>,
 }
 
 impl Ticket {
@@ -272,6 +275,7 @@ impl Ticket {
             transfer_count: 0,
             created_at: now,
             updated_at: now,
+            issued_by: None,
         }
     }
 

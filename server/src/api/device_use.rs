@@ -184,6 +184,7 @@ pub(super) async fn kiosk_ticket(
         customer_name: None,
         customer_phone: input.customer_phone,
         offline: input.offline.map(|o| OfflineIssue { kiosk_id: id, ..o }),
+        issued_by: Some(id),
     };
     let placed = crate::service::tickets::create(
         &*state.store,
@@ -257,7 +258,9 @@ pub(super) async fn kiosk_cancel(
         .store
         .ticket_by_token(tenant, input.tracking_token.clone())
         .await?
-        .filter(|p| p.ticket.channel == Channel::Kiosk)
+        // Only the kiosk that issued it (another kiosk of the tenant answers as for a ticket
+        // that does not exist).
+        .filter(|p| p.ticket.channel == Channel::Kiosk && p.ticket.issued_by == Some(id))
         .ok_or_else(|| ApiError::not_found("ticket"))?;
     let path = format!("/tenants/{slug}/kiosks/{id}/tickets/cancel/");
     let idem = idempotency_key(&headers, &format!("device:{id}"), "POST", &path, &input)?;

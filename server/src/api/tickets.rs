@@ -106,6 +106,7 @@ async fn create(
         customer_name: input.customer_name,
         customer_phone: input.customer_phone,
         offline: None,
+        issued_by: None,
     };
     let placed = crate::service::tickets::create(
         &*state.store,

@@ -137,6 +137,7 @@ fn create_in(
     t.customer_id = new.customer_id;
     t.customer_name = new.customer_name.clone();
     t.customer_phone = new.customer_phone.clone();
+    t.issued_by = new.issued_by;
     let policy = QueuePolicy::from(&queue);
     // A backend may report the insert's unique violation (a number or token already taken) at
     // a later statement of the job (PostgreSQL sends it without waiting): caught over all three.

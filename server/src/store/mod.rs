@@ -306,6 +306,9 @@ pub struct NewTicket {
     /// A ticket a kiosk already issued while offline, with a number from its lease.
     #[serde(default)]
     pub offline: Option<OfflineIssue>,
+    /// The kiosk issuing it (set by the kiosk's route, never read from a request).
+    #[serde(skip)]
+    pub issued_by: Option<uuid::Uuid>,
 }
 
 /// A ticket a kiosk issued (and printed) while the server was unreachable.

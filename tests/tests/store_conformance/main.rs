@@ -101,6 +101,7 @@ fn ticket(q: &Queue, priority: Priority) -> NewTicket {
         customer_name: None,
         customer_phone: None,
         offline: None,
+        issued_by: None,
     }
 }
 
