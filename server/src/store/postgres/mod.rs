@@ -43,6 +43,7 @@ mod tx;
 mod writer;
 
 pub use cluster::ELECTION_EVERY;
+pub use writer::WRITER_NAME;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/postgres");

@@ -421,12 +421,18 @@ impl BatchConn for PgConn {
     }
 }
 
+/// The writer connection's `application_name`.
+pub const WRITER_NAME: &str = "smartqueue-writer";
+
 /// Opens the writer's connection on a runtime of its own.
 fn connect(config: &tokio_postgres::Config) -> StoreResult<PgConn> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| StoreError::Migration(format!("writer runtime: {e}")))?;
+    // Named, so that an operator (or a test) can find the writer's backend in pg_stat_activity.
+    let mut config = config.clone();
+    config.application_name(WRITER_NAME);
     let (client, connection) = rt
         .block_on(config.connect(NoTls))
         .map_err(|e| StoreError::Migration(format!("cannot connect to PostgreSQL: {e}")))?;
