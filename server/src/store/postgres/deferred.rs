@@ -21,7 +21,9 @@ use chrono::NaiveDate;
 use smartqueue_core::Id;
 use tokio_postgres::types::ToSql;
 
-use crate::store::Kind;
+use crate::bus::StoredEvent;
+use crate::store::shared::{AuditEntry, ts};
+use crate::store::{Kind, StoreResult};
 
 /// A sent statement's parameter.
 pub(super) type Param = Box<dyn ToSql + Sync + Send>;
@@ -194,6 +196,84 @@ impl Deferred {
     pub fn clear(&mut self) {
         *self = Deferred::default();
     }
+}
+
+/// A tenant and its last event's (seq, slug).
+pub(super) type LastSeq = (Id, (i64, String));
+
+/// The statements that write a batch's events and move each tenant's last seq on (each
+/// tenant's seq must still be where the batch's first event of it followed), and each
+/// tenant's last (seq, slug) after them.
+pub(super) fn event_writes(events: &[StoredEvent]) -> StoreResult<(Vec<Write>, Vec<LastSeq>)> {
+    if events.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    // Per tenant, in order of first appearance: first seq, last seq, slug.
+    let mut tenants: Vec<(Id, i64, i64, String)> = Vec::new();
+    let mut c = Columns::default();
+    for e in events {
+        match tenants.iter_mut().find(|t| t.0 == e.tenant_id) {
+            Some(t) => t.2 = e.seq(),
+            None => tenants.push((e.tenant_id, e.seq(), e.seq(), e.envelope.tenant.clone())),
+        }
+        c.text(0, e.tenant_id).text(1, e.event().kind());
+        c.text(2, ts(e.envelope.at)).text(3, e.event().data_json()?);
+        c.int(0, e.seq());
+    }
+    let [t, kind, at, data, ..] = c.texts;
+    let [seq, ..] = c.ints;
+    let mut s = Columns::default();
+    for (tenant, first, last, _) in &tenants {
+        s.text(0, tenant).int(0, *first).int(1, *last);
+    }
+    let writes: Vec<Write> = vec![
+        (
+            "INSERT INTO events (tenant_id, seq, type, at, data)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+            vec![
+                Box::new(t),
+                Box::new(seq),
+                Box::new(kind),
+                Box::new(at),
+                Box::new(data),
+            ],
+            None,
+        ),
+        (
+            "UPDATE tenants SET last_event_seq = v.last
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS v(id, first, last)
+             WHERE tenants.id = v.id AND tenants.last_event_seq = v.first - 1",
+            s.params(1, 2),
+            Some(tenants.len() as u64),
+        ),
+    ];
+    let last = tenants
+        .into_iter()
+        .map(|(tenant, _, last, slug)| (tenant, (last, slug)))
+        .collect();
+    Ok((writes, last))
+}
+
+/// The statement that writes a batch's audit entries, if it has any.
+pub(super) fn audit_write(audits: &[AuditEntry]) -> Option<Write> {
+    if audits.is_empty() {
+        return None;
+    }
+    let mut c = Columns::default();
+    for e in audits {
+        c.text(0, e.tenant_id)
+            .text(1, e.id)
+            .text(2, ts(e.created_at));
+        c.text(3, &e.entity_type)
+            .text(4, e.entity_id)
+            .text(5, &e.doc);
+    }
+    Some((
+        "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+        c.params(6, 0),
+        None,
+    ))
 }
 
 /// Column arrays being filled row by row: text columns and integer columns, each numbered

@@ -8,7 +8,6 @@ use smartqueue_core::{Id, Ticket};
 
 use super::writer::PgConn;
 use super::*;
-use crate::store::copy::Cell;
 use crate::store::shared::{lane_num, ts};
 
 /// The writer's connection inside its open transaction, and the events emitted in it.
@@ -125,11 +124,6 @@ impl PgTx<'_> {
         self.conn.cache.waiting.put((tenant, queue), now);
         Ok(now)
     }
-}
-
-/// An id as a sent statement's parameter.
-pub(super) fn text(id: Id) -> Cell {
-    Cell::Text(id.to_string())
 }
 
 pub(super) fn num(n: u32) -> i64 {

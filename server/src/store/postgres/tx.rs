@@ -10,9 +10,8 @@ use smartqueue_core::{
 
 use super::cache::Heads;
 use super::deferred::TicketRow;
-use super::pgtx::{PgTx, num, text, to_u32};
+use super::pgtx::{PgTx, num, to_u32};
 use super::*;
-use crate::store::copy::Cell;
 use crate::store::shared::{AuditEntry, ended_in, lane_num, ts, waiting_in};
 use crate::store::tx::Tx;
 
@@ -165,19 +164,19 @@ impl Tx for PgTx<'_> {
                                   agent_id, lane, deadline_us, queued_at_us, created_at, doc)
              VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             vec![
-                text(t.tenant_id),
-                text(t.id),
-                text(t.queue_id),
-                Cell::Text(t.business_day.to_string()),
-                Cell::Int(i64::from(t.sequence)),
-                Cell::Text(t.status.as_str().into()),
-                Cell::Text(t.tracking_token.clone()),
-                t.agent_id.map_or(Cell::Null, text),
-                Cell::Int(lane_num(t.lane)),
-                Cell::Int(key.deadline_us),
-                Cell::Int(key.queued_at_us),
-                Cell::Text(ts(t.created_at)),
-                Cell::Text(serde_json::to_string(t)?),
+                Box::new(t.tenant_id.to_string()),
+                Box::new(t.id.to_string()),
+                Box::new(t.queue_id.to_string()),
+                Box::new(t.business_day.to_string()),
+                Box::new(i64::from(t.sequence)),
+                Box::new(t.status.as_str()),
+                Box::new(t.tracking_token.clone()),
+                Box::new(t.agent_id.map(|a| a.to_string())),
+                Box::new(lane_num(t.lane)),
+                Box::new(key.deadline_us),
+                Box::new(key.queued_at_us),
+                Box::new(ts(t.created_at)),
+                Box::new(serde_json::to_string(t)?),
             ],
         )?;
         self.remember(t, policy);

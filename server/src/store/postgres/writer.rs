@@ -11,12 +11,11 @@ use futures::stream::FuturesUnordered;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::cache::WriterCache;
-use super::deferred::{Deferred, Param};
+use super::deferred::{self, Deferred, Param};
 use super::pgtx::PgTx;
 use super::*;
 use crate::store::batch::BatchConn;
-use crate::store::copy::Cell;
-use crate::store::shared::{AuditEntry, ts};
+use crate::store::shared::AuditEntry;
 
 /// A statement sent without waiting for its answer.
 type Sent = Pin<Box<dyn Future<Output = StoreResult<u64>>>>;
@@ -178,109 +177,29 @@ impl PgConn {
     }
 
     /// Writes the batch's events (and each tenant's new last seq) and audit entries, one
-    /// statement each.
+    /// statement each, sent: answered while the COMMIT is (see `step`).
     fn write_deferred(&mut self, events: &[StoredEvent]) -> StoreResult<()> {
         self.flush()?;
-        if !events.is_empty() {
-            let mut tenants: Vec<(Id, i64, i64)> = Vec::new();
-            let (mut ids, mut seqs, mut types, mut ats, mut data) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for e in events {
-                match tenants.iter_mut().find(|t| t.0 == e.tenant_id) {
-                    Some(t) => t.2 = e.seq(),
-                    None => tenants.push((e.tenant_id, e.seq(), e.seq())),
-                }
-                ids.push(e.tenant_id.to_string());
-                seqs.push(e.seq());
-                types.push(e.event().kind().to_owned());
-                ats.push(ts(e.envelope.at));
-                data.push(e.event().data_json()?);
-            }
-            // Sent, answered while the COMMIT is (see `step`).
-            self.send_params(
-                "INSERT INTO events (tenant_id, seq, type, at, data)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
-                vec![
-                    Box::new(ids),
-                    Box::new(seqs),
-                    Box::new(types),
-                    Box::new(ats),
-                    Box::new(data),
-                ],
-                None,
-            )?;
-            let ids: Vec<String> = tenants.iter().map(|t| t.0.to_string()).collect();
-            let firsts: Vec<i64> = tenants.iter().map(|t| t.1).collect();
-            let lasts: Vec<i64> = tenants.iter().map(|t| t.2).collect();
-            // Each tenant's seq must still be where this batch's first event of it followed.
-            self.send_params(
-                "UPDATE tenants SET last_event_seq = v.last
-                 FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS v(id, first, last)
-                 WHERE tenants.id = v.id AND tenants.last_event_seq = v.first - 1",
-                vec![Box::new(ids), Box::new(firsts), Box::new(lasts)],
-                Some(tenants.len() as u64),
-            )?;
-            // Remembered for the next batch (forgotten if this commit fails).
-            for e in events.iter().rev() {
-                if let Some(i) = tenants.iter().position(|t| t.0 == e.tenant_id) {
-                    self.cache
-                        .seqs
-                        .put(e.tenant_id, (e.seq(), e.envelope.tenant.clone()));
-                    tenants.swap_remove(i);
-                }
-            }
-        }
+        let (writes, last) = deferred::event_writes(events)?;
         let audits = std::mem::take(&mut self.audits);
-        if !audits.is_empty() {
-            let col = |f: &dyn Fn(&AuditEntry) -> String| -> Param {
-                Box::new(audits.iter().map(f).collect::<Vec<_>>())
-            };
-            self.send_params(
-                "INSERT INTO audit_logs (tenant_id, id, created_at, entity_type, entity_id, doc)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
-                vec![
-                    col(&|e| e.tenant_id.to_string()),
-                    col(&|e| e.id.to_string()),
-                    col(&|e| ts(e.created_at)),
-                    col(&|e| e.entity_type.clone()),
-                    col(&|e| e.entity_id.to_string()),
-                    col(&|e| e.doc.clone()),
-                ],
-                None,
-            )?;
+        for (sql, params, rows) in writes.into_iter().chain(deferred::audit_write(&audits)) {
+            self.send_params(sql, params, rows)?;
+        }
+        // Remembered for the next batch (forgotten if this commit fails).
+        for (tenant, seq) in last {
+            self.cache.seqs.put(tenant, seq);
         }
         Ok(())
     }
 
     /// Sends a write whose result nobody reads, without waiting for it (see [`PgConn`]).
-    pub(super) fn send(&mut self, sql: &str, params: Vec<Cell>) -> StoreResult<()> {
-        self.send_expecting(sql, params, None)
+    pub(super) fn send(&mut self, sql: &str, params: Vec<Param>) -> StoreResult<()> {
+        self.send_params(sql, params, None)
     }
 
     /// Sends a write that must change exactly `rows` rows when given: one that changes another
     /// number fails the job (a write conditioned on what the writer remembered, see
     /// [`super::cache`], found the database elsewhere).
-    pub(super) fn send_expecting(
-        &mut self,
-        sql: &str,
-        params: Vec<Cell>,
-        rows: Option<u64>,
-    ) -> StoreResult<()> {
-        let params = params
-            .into_iter()
-            .map(|c| -> Param {
-                match c {
-                    Cell::Null => Box::new(None::<String>),
-                    Cell::Text(s) => Box::new(s),
-                    Cell::Int(i) => Box::new(i),
-                    Cell::Bool(b) => Box::new(b),
-                }
-            })
-            .collect();
-        self.send_params(sql, params, rows)
-    }
-
-    /// [`PgConn::send_expecting`] with any parameters (arrays, say).
     fn send_params(&mut self, sql: &str, params: Vec<Param>, rows: Option<u64>) -> StoreResult<()> {
         let s = self.statement(sql)?;
         let client = self.client.clone();
